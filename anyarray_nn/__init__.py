@@ -1,0 +1,34 @@
+"""anyarray_nn: a from-scratch multilayer perceptron written once against the Python Array API standard.
+
+The same forward, backward and update code runs on NumPy, CuPy, torch and any Array API library.
+"""
+
+from . import activations, datasets, initializers, losses, optimizers, preprocessing
+from .backend import Backend, to_numpy
+from .gradcheck import gradcheck
+from .layers import Layer
+from .model import ForwardCache, Model
+from .regularization import Regularization
+from .training import History, Settings, Solver
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Backend",
+    "ForwardCache",
+    "History",
+    "Layer",
+    "Model",
+    "Regularization",
+    "Settings",
+    "Solver",
+    "activations",
+    "datasets",
+    "gradcheck",
+    "initializers",
+    "losses",
+    "optimizers",
+    "preprocessing",
+    "to_numpy",
+    "__version__",
+]

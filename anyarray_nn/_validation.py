@@ -1,0 +1,155 @@
+"""Checks of user input, done once at the public boundary so the math never sees bad data.
+
+Every error names the argument, what was expected and what was given.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .backend import to_numpy
+
+
+def _describe(value):
+    shape = getattr(value, "shape", None)
+    dtype = getattr(value, "dtype", None)
+    if shape is not None:
+        return f"{type(value).__name__} of shape {tuple(shape)} and dtype {dtype}"
+    return type(value).__name__
+
+
+def _host_numeric(value, name):
+    """``value`` as a NumPy array of numbers, or a TypeError naming ``name``."""
+    if value is None:
+        raise TypeError(f"`{name}` must be an array of numbers, got None.")
+    if isinstance(value, (str, bytes, dict, set)):
+        raise TypeError(f"`{name}` must be an array of numbers, got {type(value).__name__}.")
+    try:
+        arr = to_numpy(value)
+    except (TypeError, ValueError) as exc:
+        raise TypeError(f"`{name}` must be an array of numbers; could not read {_describe(value)}: {exc}") from None
+    if arr.dtype == object:
+        try:
+            arr = arr.astype(np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"`{name}` must hold numbers only, got values of dtype object (mixed or non-numeric).") from None
+    if arr.dtype.kind not in "biuf":
+        raise TypeError(
+            f"`{name}` must hold numbers (bool, int or float), got dtype {arr.dtype}"
+            + (" (strings: encode the labels or use anyarray_nn.sklearn)" if arr.dtype.kind in "USO" else "")
+            + "."
+        )
+    return arr
+
+
+def _check_finite_host(arr, name):
+    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
+        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
+        raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s); clean or impute them first.")
+
+
+def check_X(X, backend, n_features, name="X"):
+    """Validate a feature matrix and move it to the backend.
+
+    Parameters
+    ----------
+    X : array-like, shape (n_samples, n_features)
+    backend : Backend
+    n_features : int
+        Features the first layer expects.
+
+    Returns
+    -------
+    array of the backend, shape (n_samples, n_features), backend dtype
+    """
+    if backend.owns(X):
+        # Already on the model's library: check on the device, with one host read for finiteness.
+        xp = backend.xp
+        if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
+            raise TypeError(f"`{name}` must hold real numbers, got dtype {X.dtype}.")
+        _check_shape(tuple(X.shape), n_features, name)
+        Xd = backend.asarray(X)
+        if not bool(xp.all(xp.isfinite(Xd))):
+            raise ValueError(f"`{name}` contains NaN or infinite values; clean or impute them first.")
+        return Xd
+    arr = _host_numeric(X, name)
+    _check_shape(arr.shape, n_features, name)
+    _check_finite_host(arr, name)
+    return backend.asarray(arr)
+
+
+def _check_shape(shape, n_features, name):
+    if len(shape) != 2:
+        hint = " (for a single feature use X.reshape(-1, 1); for one sample X.reshape(1, -1))" if len(shape) == 1 else ""
+        raise ValueError(f"`{name}` must be 2-D with shape (n_samples, n_features), got shape {shape}{hint}.")
+    if shape[0] == 0:
+        raise ValueError(f"`{name}` is empty: it has shape {shape}, and at least one sample is needed.")
+    if shape[1] != n_features:
+        raise ValueError(
+            f"`{name}` has {shape[1]} features (shape {shape}), but the model's first layer expects {n_features}."
+        )
+
+
+def check_targets(y, backend, loss_name, n_out, n_samples, name="y"):
+    """Validate targets for ``loss_name`` and an output layer of ``n_out`` units.
+
+    Returns
+    -------
+    array of the backend, shape (n_samples, n_out), backend dtype
+        One-hot rows for class labels under cross-entropy, else the targets as columns.
+    """
+    arr = _host_numeric(y, name)
+    if arr.ndim == 0 or arr.ndim > 2:
+        raise ValueError(f"`{name}` must be 1-D (n_samples,) or 2-D (n_samples, n_outputs), got shape {arr.shape}.")
+    if arr.shape[0] != n_samples:
+        raise ValueError(
+            f"`X` and `{name}` have different numbers of samples: X has {n_samples}, {name} has {arr.shape[0]}."
+        )
+    _check_finite_host(arr, name)
+    if loss_name == "crossentropy":
+        if arr.ndim == 2 and arr.shape[1] == 1 and n_out > 1:
+            arr = arr[:, 0]
+        if arr.ndim == 1:
+            return backend.asarray(one_hot_host(arr, n_out, name))
+        if arr.shape[1] != n_out:
+            raise ValueError(
+                f"`{name}` one-hot targets have {arr.shape[1]} columns, but the output layer has {n_out} classes."
+            )
+        if arr.min() < 0 or arr.max() > 1:
+            raise ValueError(f"`{name}` one-hot / probability targets must lie in [0, 1], got [{arr.min()}, {arr.max()}].")
+        return backend.asarray(arr)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.shape[1] != n_out:
+        raise ValueError(f"`{name}` has {arr.shape[1]} output column(s) (shape {arr.shape}), but the output layer has {n_out}.")
+    if loss_name == "binary_crossentropy" and (arr.min() < 0 or arr.max() > 1):
+        bad = arr[(arr < 0) | (arr > 1)][0]
+        raise ValueError(
+            f"`{name}` for binary cross-entropy must hold 0/1 labels (or probabilities in [0, 1]), found {bad!r}."
+        )
+    return backend.asarray(arr)
+
+
+def one_hot_host(labels, n_classes, name="y"):
+    """One-hot encode integer ``labels`` (n,) into (n, n_classes) float64 on the host, checking the range."""
+    if labels.dtype.kind == "f" and not np.all(labels == np.round(labels)):
+        raise ValueError(f"`{name}` class labels must be integers 0..{n_classes - 1}, got non-integer values.")
+    labels = labels.astype(np.int64)
+    if labels.min() < 0 or labels.max() >= n_classes:
+        outside = sorted(set(labels[(labels < 0) | (labels >= n_classes)].tolist()))[:5]
+        raise ValueError(
+            f"`{name}` holds labels {outside} outside the {n_classes} classes of the output layer "
+            f"(expected integers 0..{n_classes - 1})."
+        )
+    out = np.zeros((labels.shape[0], n_classes))
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def check_positive_int(value, name):
+    """``value`` as an int >= 1, or a TypeError / ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"`{name}` must be a positive integer, got {value!r} ({type(value).__name__}).")
+    if value < 1:
+        raise ValueError(f"`{name}` must be a positive integer, got {value!r}.")
+    return int(value)

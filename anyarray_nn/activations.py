@@ -1,0 +1,259 @@
+"""Activation functions, each with its derivative right beside it.
+
+An activation maps the pre-activation ``Z = A_prev @ W + b`` of shape ``(n_samples, n_out)`` to the
+layer output ``A = g(Z)`` of the same shape. In backpropagation the layer receives ``grad_A = dL/dA`` and
+needs ``grad_Z = dL/dZ``. For an elementwise ``g`` that is ``grad_A * g'(Z)``; softmax couples the
+outputs of a row, so it overrides :meth:`Activation.backward` with its Jacobian-vector product.
+
+Every function takes the array namespace as ``xp`` so the same code runs on NumPy, CuPy, torch, ...
+"""
+
+from __future__ import annotations
+
+
+class Activation:
+    """Base class: subclass it (or pass any object with ``forward`` and ``derivative``) for your own.
+
+    Methods
+    -------
+    forward(Z, *, xp) -> A
+        ``g(Z)``, shape ``(n_samples, n_out)``.
+    derivative(Z, A, *, xp) -> dA/dZ
+        Elementwise derivative ``g'(Z)``; ``A = g(Z)`` is passed too because many derivatives are
+        cheapest in terms of the output (sigmoid: ``A (1 - A)``).
+    backward(Z, A, grad_A, *, xp) -> grad_Z
+        ``dL/dZ`` from ``dL/dA``; ``grad_A * g'(Z)`` unless the activation couples its outputs.
+    """
+
+    name = "activation"
+
+    def forward(self, Z, *, xp):
+        raise NotImplementedError
+
+    def derivative(self, Z, A, *, xp):
+        raise NotImplementedError
+
+    def backward(self, Z, A, grad_A, *, xp):
+        return grad_A * self.derivative(Z, A, xp=xp)
+
+    def get_config(self):
+        """Constructor arguments, for saving; ``get(name)(**config)`` rebuilds the activation."""
+        return {}
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Linear(Activation):
+    """Identity ``g(z) = z``; ``g'(z) = 1``. The output of a regression network."""
+
+    name = "linear"
+
+    def forward(self, Z, *, xp):
+        return Z
+
+    def derivative(self, Z, A, *, xp):
+        return xp.ones_like(Z)
+
+    def backward(self, Z, A, grad_A, *, xp):
+        return grad_A
+
+
+class Sigmoid(Activation):
+    """Logistic ``g(z) = 1 / (1 + exp(-z))``; ``g'(z) = g(z) (1 - g(z))``."""
+
+    name = "sigmoid"
+
+    def forward(self, Z, *, xp):
+        # exp of a non-positive number only: no overflow for |z| of 1e4 and beyond.
+        E = xp.exp(-xp.abs(Z))
+        return xp.where(Z >= 0, 1.0 / (1.0 + E), E / (1.0 + E))
+
+    def derivative(self, Z, A, *, xp):
+        return A * (1.0 - A)
+
+
+class Tanh(Activation):
+    """Hyperbolic tangent ``g(z) = tanh(z)``; ``g'(z) = 1 - tanh(z)^2``."""
+
+    name = "tanh"
+
+    def forward(self, Z, *, xp):
+        return xp.tanh(Z)
+
+    def derivative(self, Z, A, *, xp):
+        return 1.0 - A * A
+
+
+class ReLU(Activation):
+    """Rectified linear ``g(z) = max(z, 0)``; ``g'(z) = 1 if z > 0 else 0`` (0 at the kink)."""
+
+    name = "relu"
+
+    def forward(self, Z, *, xp):
+        return xp.maximum(Z, 0.0)
+
+    def derivative(self, Z, A, *, xp):
+        return xp.astype(Z > 0, Z.dtype)
+
+    def backward(self, Z, A, grad_A, *, xp):
+        # A select instead of a multiply by a 0/1 array: one pass, no temporary of ones.
+        return xp.where(Z > 0, grad_A, 0.0)
+
+
+class LeakyReLU(Activation):
+    """``g(z) = z if z > 0 else alpha z``; ``g'(z) = 1 if z > 0 else alpha``.
+
+    Parameters
+    ----------
+    alpha : float, default 0.01
+        Slope for negative inputs.
+    """
+
+    name = "leaky_relu"
+
+    def __init__(self, alpha=0.01):
+        self.alpha = float(alpha)
+
+    def forward(self, Z, *, xp):
+        return xp.where(Z > 0, Z, self.alpha * Z)
+
+    def derivative(self, Z, A, *, xp):
+        return xp.where(Z > 0, xp.ones_like(Z), xp.full_like(Z, self.alpha))
+
+    def backward(self, Z, A, grad_A, *, xp):
+        return xp.where(Z > 0, grad_A, self.alpha * grad_A)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+class ELU(Activation):
+    """``g(z) = z if z > 0 else alpha (exp(z) - 1)``; ``g'(z) = 1 if z > 0 else g(z) + alpha``."""
+
+    name = "elu"
+
+    def __init__(self, alpha=1.0):
+        self.alpha = float(alpha)
+
+    def forward(self, Z, *, xp):
+        # expm1 of min(z, 0): the unused branch never overflows.
+        return xp.where(Z > 0, Z, self.alpha * xp.expm1(xp.minimum(Z, 0.0)))
+
+    def derivative(self, Z, A, *, xp):
+        return xp.where(Z > 0, xp.ones_like(Z), A + self.alpha)
+
+    def get_config(self):
+        return {"alpha": self.alpha}
+
+
+class Softplus(Activation):
+    """``g(z) = log(1 + exp(z))``, a smooth ReLU; ``g'(z) = sigmoid(z)``."""
+
+    name = "softplus"
+
+    def forward(self, Z, *, xp):
+        # max(z, 0) + log1p(exp(-|z|)) is the overflow-free form.
+        return xp.maximum(Z, 0.0) + xp.log1p(xp.exp(-xp.abs(Z)))
+
+    def derivative(self, Z, A, *, xp):
+        return SIGMOID.forward(Z, xp=xp)
+
+
+class SiLU(Activation):
+    """Swish / SiLU ``g(z) = z sigmoid(z)``; ``g'(z) = s + z s (1 - s)`` with ``s = sigmoid(z)``."""
+
+    name = "silu"
+
+    def forward(self, Z, *, xp):
+        return Z * SIGMOID.forward(Z, xp=xp)
+
+    def derivative(self, Z, A, *, xp):
+        s = SIGMOID.forward(Z, xp=xp)
+        return s + Z * s * (1.0 - s)
+
+
+class Softmax(Activation):
+    """Row-wise ``g(z)_j = exp(z_j) / sum_k exp(z_k)`` over the classes of each sample.
+
+    Its Jacobian per sample is ``diag(a) - a a^T``, so the vector-Jacobian product is
+    ``grad_Z = a * (grad_A - sum_k grad_A_k a_k)``. Paired with cross-entropy the output gradient is
+    fused to ``(A - Y) / n`` (see :mod:`anyarray_nn.losses`).
+    """
+
+    name = "softmax"
+
+    def forward(self, Z, *, xp):
+        # Shifting by the row maximum changes nothing mathematically and keeps exp from overflowing.
+        E = xp.exp(Z - xp.max(Z, axis=1, keepdims=True))
+        return E / xp.sum(E, axis=1, keepdims=True)
+
+    def derivative(self, Z, A, *, xp):
+        """The diagonal of the Jacobian, ``a (1 - a)``; use :meth:`backward` for the full product."""
+        return A * (1.0 - A)
+
+    def backward(self, Z, A, grad_A, *, xp):
+        return A * (grad_A - xp.sum(grad_A * A, axis=1, keepdims=True))
+
+
+SIGMOID = Sigmoid()
+
+_REGISTRY = {
+    cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, SiLU, Softmax)
+}
+_ALIASES = {"identity": "linear", "logistic": "sigmoid", "swish": "silu", "leakyrelu": "leaky_relu"}
+
+
+def names():
+    """The registered activation names."""
+    return sorted(_REGISTRY)
+
+
+def get(activation):
+    """An activation object from a name (``"relu"``) or an object with ``forward`` and ``derivative``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the valid names.
+    TypeError
+        For anything else that is not an activation.
+    """
+    if isinstance(activation, str):
+        key = _ALIASES.get(activation.lower(), activation.lower())
+        if key not in _REGISTRY:
+            raise ValueError(f"Unknown activation {activation!r}; expected one of {names()}.")
+        return _REGISTRY[key]()
+    if isinstance(activation, type) and issubclass(activation, Activation):
+        return activation()
+    if callable(getattr(activation, "forward", None)) and callable(getattr(activation, "derivative", None)):
+        if not isinstance(activation, Activation):
+            return _Wrapped(activation)
+        return activation
+    raise TypeError(
+        f"`activation` must be a name in {names()} or an object with forward(Z, *, xp) and "
+        f"derivative(Z, A, *, xp), got {type(activation).__name__}."
+    )
+
+
+class _Wrapped(Activation):
+    """Gives a duck-typed user object the default ``backward``."""
+
+    def __init__(self, inner):
+        self.inner = inner
+        self.name = getattr(inner, "name", type(inner).__name__)
+
+    def forward(self, Z, *, xp):
+        return self.inner.forward(Z, xp=xp)
+
+    def derivative(self, Z, A, *, xp):
+        return self.inner.derivative(Z, A, xp=xp)
+
+    def backward(self, Z, A, grad_A, *, xp):
+        if callable(getattr(self.inner, "backward", None)):
+            return self.inner.backward(Z, A, grad_A, xp=xp)
+        return grad_A * self.inner.derivative(Z, A, xp=xp)
+
+    def __repr__(self):
+        return repr(self.inner)

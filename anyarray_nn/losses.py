@@ -1,0 +1,207 @@
+"""Loss functions, each with its gradient with respect to the network output right beside it.
+
+Shapes: the output ``A`` and the target ``Y`` are both ``(n_samples, n_outputs)`` (class labels are
+one-hot encoded before they get here). Every loss is a mean over the samples, so its value does not
+depend on the batch size:
+
+================== ====================================== =============================================
+name               L                                      dL/dA
+================== ====================================== =============================================
+mae                mean |A - Y|                           sign(A - Y) / (n k)
+mse                mean (A - Y)^2                         2 (A - Y) / (n k)
+rmse               sqrt(mse)                              (A - Y) / (n k rmse)
+binary_crossentropy -mean[Y log A + (1-Y) log(1-A)]       (A - Y) / (A (1 - A) n k)
+crossentropy       -(1/n) sum Y log A                     -Y / (A n)
+================== ====================================== =============================================
+
+(n samples, k outputs.) Two pairings are *fused*: sigmoid + binary cross-entropy and softmax +
+cross-entropy. There the product of the loss gradient and the activation's Jacobian collapses to
+``dL/dZ = (A - Y) / n`` (divided by k too for the elementwise binary loss), and the loss value is
+computed from the logits ``Z`` with log-sum-exp, so pre-activations of size 1e4 give finite losses and
+gradients instead of ``log(0)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+class Loss:
+    """Base class for losses.
+
+    Attributes
+    ----------
+    fused_activation : str or None
+        Name of the output activation whose pairing with this loss has the fused gradient.
+    """
+
+    name = "loss"
+    fused_activation = None
+
+    def value(self, A, Y, *, xp):
+        """Loss value, a 0-d array, from the output ``A`` and target ``Y``, both ``(n, k)``."""
+        raise NotImplementedError
+
+    def gradient(self, A, Y, *, xp):
+        """``dL/dA``, shape ``(n, k)``."""
+        raise NotImplementedError
+
+    def value_from_logits(self, Z, Y, *, xp):
+        """Loss value computed stably from the pre-activation ``Z`` (fused pairings only)."""
+        raise NotImplementedError
+
+    # -- what the model calls ---------------------------------------------------------------------
+    def fuses(self, activation):
+        return self.fused_activation is not None and getattr(activation, "name", None) == self.fused_activation
+
+    def forward(self, Z, A, Y, activation, *, xp):
+        """Loss value of the output layer (from logits when the pairing is fused)."""
+        if self.fuses(activation):
+            return self.value_from_logits(Z, Y, xp=xp)
+        return self.value(A, Y, xp=xp)
+
+    def backward(self, Z, A, Y, activation, *, xp):
+        """``dL/dZ`` of the output layer, shape ``(n, k)``: fused when possible, else the chain rule."""
+        if self.fuses(activation):
+            return self.fused_gradient(A, Y, xp=xp)
+        return activation.backward(Z, A, self.gradient(A, Y, xp=xp), xp=xp)
+
+    def fused_gradient(self, A, Y, *, xp):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"{type(self).__name__}()"
+
+
+def _eps(dtype, xp):
+    """A clip margin for probabilities that is representable next to 1 in ``dtype``."""
+    return 1e-7 if dtype == xp.float32 else 1e-15
+
+
+class MAE(Loss):
+    """Mean absolute error; the gradient is taken as 0 exactly at A == Y."""
+
+    name = "mae"
+
+    def value(self, A, Y, *, xp):
+        return xp.mean(xp.abs(A - Y))
+
+    def gradient(self, A, Y, *, xp):
+        return xp.sign(A - Y) / math.prod(A.shape)
+
+
+class MSE(Loss):
+    """Mean squared error."""
+
+    name = "mse"
+
+    def value(self, A, Y, *, xp):
+        D = A - Y
+        return xp.mean(D * D)
+
+    def gradient(self, A, Y, *, xp):
+        return (2.0 / math.prod(A.shape)) * (A - Y)
+
+
+class RMSE(Loss):
+    """Root mean squared error; the gradient is taken as 0 when the error is exactly 0."""
+
+    name = "rmse"
+
+    def value(self, A, Y, *, xp):
+        D = A - Y
+        return xp.sqrt(xp.mean(D * D))
+
+    def gradient(self, A, Y, *, xp):
+        D = A - Y
+        rmse = xp.sqrt(xp.mean(D * D))
+        # The tiny floor only matters at a perfect fit, where D is 0 and the gradient is 0 anyway.
+        return D / (math.prod(A.shape) * xp.maximum(rmse, 1e-30))
+
+
+class BinaryCrossEntropy(Loss):
+    """Binary cross-entropy for sigmoid outputs with 0/1 (or soft) targets, one column per label."""
+
+    name = "binary_crossentropy"
+    fused_activation = "sigmoid"
+
+    def value(self, A, Y, *, xp):
+        eps = _eps(A.dtype, xp)
+        P = xp.clip(A, eps, 1.0 - eps)
+        return -xp.mean(Y * xp.log(P) + (1.0 - Y) * xp.log(1.0 - P))
+
+    def gradient(self, A, Y, *, xp):
+        eps = _eps(A.dtype, xp)
+        P = xp.clip(A, eps, 1.0 - eps)
+        return (P - Y) / (P * (1.0 - P) * math.prod(A.shape))
+
+    def value_from_logits(self, Z, Y, *, xp):
+        # -[y log s(z) + (1-y) log(1-s(z))] = max(z, 0) - z y + log(1 + exp(-|z|))
+        return xp.mean(xp.maximum(Z, 0.0) - Z * Y + xp.log1p(xp.exp(-xp.abs(Z))))
+
+    def fused_gradient(self, A, Y, *, xp):
+        return (A - Y) / math.prod(A.shape)
+
+
+class CrossEntropy(Loss):
+    """Categorical cross-entropy for softmax outputs with one-hot (or probability) targets."""
+
+    name = "crossentropy"
+    fused_activation = "softmax"
+
+    def value(self, A, Y, *, xp):
+        eps = _eps(A.dtype, xp)
+        return -xp.sum(Y * xp.log(xp.clip(A, eps, 1.0))) / A.shape[0]
+
+    def gradient(self, A, Y, *, xp):
+        eps = _eps(A.dtype, xp)
+        return -Y / (xp.clip(A, eps, 1.0) * A.shape[0])
+
+    def value_from_logits(self, Z, Y, *, xp):
+        # log softmax(z) = z - max(z) - log(sum(exp(z - max(z)))), never log(0).
+        S = Z - xp.max(Z, axis=1, keepdims=True)
+        log_p = S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))
+        return -xp.sum(Y * log_p) / Z.shape[0]
+
+    def fused_gradient(self, A, Y, *, xp):
+        return (A - Y) / A.shape[0]
+
+
+_REGISTRY = {cls.name: cls for cls in (MAE, MSE, RMSE, BinaryCrossEntropy, CrossEntropy)}
+_ALIASES = {
+    "binarycrossentropy": "binary_crossentropy",
+    "bce": "binary_crossentropy",
+    "log_loss": "binary_crossentropy",
+    "categorical_crossentropy": "crossentropy",
+    "cross_entropy": "crossentropy",
+    "ce": "crossentropy",
+    "l1": "mae",
+    "l2": "mse",
+}
+
+# What a network's output activation suggests when no loss is named.
+DEFAULT_FOR_OUTPUT = {"softmax": "crossentropy", "sigmoid": "binary_crossentropy"}
+CLASSIFICATION = ("crossentropy", "binary_crossentropy")
+
+
+def names():
+    return sorted(_REGISTRY)
+
+
+def get(loss):
+    """A loss object from a name (``"mse"``) or a :class:`Loss` instance; unknown names list the valid ones."""
+    if isinstance(loss, str):
+        key = _ALIASES.get(loss.lower(), loss.lower())
+        if key not in _REGISTRY:
+            raise ValueError(f"Unknown loss {loss!r}; expected one of {names()}.")
+        return _REGISTRY[key]()
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        return loss()
+    if isinstance(loss, Loss):
+        return loss
+    raise TypeError(f"`loss` must be a name in {names()} or a Loss instance, got {type(loss).__name__}.")
+
+
+def default_for(activation_name):
+    """The natural loss for an output activation: crossentropy, binary_crossentropy, else mse."""
+    return DEFAULT_FOR_OUTPUT.get(activation_name, "mse")

@@ -1,0 +1,118 @@
+"""Weight penalties (L1, L2, elastic net) and inverted dropout.
+
+The penalty is added to the data loss and applies to weights only, never to biases:
+
+============ ========================================= ===========================================
+method       penalty P(W)                              dP/dW
+============ ========================================= ===========================================
+none         0                                         0
+l1           lam * sum |W|                             lam * sign(W)
+l2           lam / 2 * sum W^2                         lam * W
+elasticnet   lam * (r sum |W| + (1 - r) / 2 sum W^2)   lam * (r sign(W) + (1 - r) W)
+============ ========================================= ===========================================
+
+summed over all layers. ``l1`` and ``l2`` are elastic net with ``r = 1`` and ``r = 0``.
+
+Dropout (inverted): during training each hidden unit's output is kept with probability ``1 - p`` and
+scaled by ``1 / (1 - p)``, so its expected value is unchanged and prediction needs no rescaling; the
+output layer never drops. Masks come from the backend's seeded generator.
+"""
+
+from __future__ import annotations
+
+import math
+
+METHODS = ("none", "l1", "l2", "elasticnet")
+_ALIASES = {"elastic_net": "elasticnet", "elastic": "elasticnet", None: "none"}
+
+
+def _check_fraction(value, name, upper_inclusive):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"`{name}` must be a finite number, got {value!r}.")
+    ok = 0.0 <= value <= 1.0 if upper_inclusive else 0.0 <= value < 1.0
+    if not ok:
+        interval = "[0, 1]" if upper_inclusive else "[0, 1)"
+        raise ValueError(f"`{name}` must lie in {interval}, got {value!r}.")
+    return float(value)
+
+
+class Regularization:
+    """Penalty on the weights plus dropout.
+
+    Parameters
+    ----------
+    method : {"none", "l1", "l2", "elasticnet"}, default "none"
+    lam : float, default 0.0
+        Penalty strength (lambda), ``>= 0``.
+    r : float, default 0.5
+        Elastic-net mix in [0, 1]: 1 is pure L1, 0 pure L2. Ignored by the other methods.
+    dropout : float, default 0.0
+        Probability in [0, 1) of dropping a hidden unit during training.
+    """
+
+    def __init__(self, method="none", lam=0.0, r=0.5, dropout=0.0):
+        key = _ALIASES.get(method, method.lower() if isinstance(method, str) else method)
+        if key not in METHODS:
+            raise ValueError(f"Unknown regularization method {method!r} for `method`; expected one of {list(METHODS)}.")
+        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam):
+            raise TypeError(f"`lam` must be a finite number, got {lam!r}.")
+        if lam < 0:
+            raise ValueError(f"`lam` must be >= 0, got {lam!r}.")
+        self.method = key
+        self.lam = float(lam)
+        self.r = _check_fraction(r, "r", upper_inclusive=True)
+        self.dropout = _check_fraction(dropout, "dropout", upper_inclusive=False)
+
+    @property
+    def l1_ratio(self):
+        """The weight of the L1 term: 1 for l1, 0 for l2, ``r`` for elastic net."""
+        return {"none": 0.0, "l1": 1.0, "l2": 0.0, "elasticnet": self.r}[self.method]
+
+    @property
+    def active(self):
+        return self.method != "none" and self.lam > 0.0
+
+    def penalty(self, Ws, *, xp):
+        """Total penalty over the weight matrices ``Ws``, a 0-d array (or 0.0 when inactive)."""
+        if not self.active:
+            return 0.0
+        r = self.l1_ratio
+        total = 0.0
+        for W in Ws:
+            if r > 0.0:
+                total = total + (self.lam * r) * xp.sum(xp.abs(W))
+            if r < 1.0:
+                total = total + (self.lam * (1.0 - r) * 0.5) * xp.sum(W * W)
+        return total
+
+    def gradient(self, W, *, xp):
+        """``dP/dW`` for one weight matrix, same shape as ``W`` (None when inactive)."""
+        if not self.active:
+            return None
+        r = self.l1_ratio
+        if r == 0.0:
+            return self.lam * W
+        if r == 1.0:
+            return self.lam * xp.sign(W)
+        return (self.lam * r) * xp.sign(W) + (self.lam * (1.0 - r)) * W
+
+    def get_config(self):
+        return {"method": self.method, "lam": self.lam, "r": self.r, "dropout": self.dropout}
+
+    def __repr__(self):
+        return f"Regularization({self.method!r}, lam={self.lam}, r={self.r}, dropout={self.dropout})"
+
+
+def get(regularization):
+    """A Regularization from None, a method name, a dict of its arguments or an instance."""
+    if regularization is None:
+        return Regularization()
+    if isinstance(regularization, Regularization):
+        return regularization
+    if isinstance(regularization, str):
+        return Regularization(regularization)
+    if isinstance(regularization, dict):
+        return Regularization(**regularization)
+    raise TypeError(
+        f"`regularization` must be a Regularization, a method name or a dict, got {type(regularization).__name__}."
+    )
