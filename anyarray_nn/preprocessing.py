@@ -41,17 +41,26 @@ class StandardScaler:
         X = _as_float(X, xp, "X")
         if X.shape[1] != self.n_features_in_:
             raise ValueError(f"`X` has {X.shape[1]} features, but the scaler was fitted on {self.n_features_in_}.")
-        mean = xp.astype(self.mean_, X.dtype) if self.mean_.dtype != X.dtype else self.mean_
-        scale = xp.astype(self.scale_, X.dtype) if self.scale_.dtype != X.dtype else self.scale_
+        mean, scale = self._params_as(X.dtype, xp)
         return (X - mean) / scale
 
     def fit_transform(self, X):
         return self.fit(X).transform(X)
 
     def inverse_transform(self, X):
-        """Undo :meth:`transform`."""
+        """Undo :meth:`transform`: ``X * scale_ + mean_``, shape ``(n_samples, n_features)``."""
+        if not hasattr(self, "mean_"):
+            raise RuntimeError("This StandardScaler is not fitted yet; call fit(X_train) first.")
         xp = namespace_of(X)
-        return _as_float(X, xp, "X") * self.scale_ + self.mean_
+        X = _as_float(X, xp, "X")
+        mean, scale = self._params_as(X.dtype, xp)
+        return X * scale + mean
+
+    def _params_as(self, dtype, xp):
+        # The statistics keep the fitting dtype; cast them so float32 data stays float32.
+        mean = xp.astype(self.mean_, dtype) if self.mean_.dtype != dtype else self.mean_
+        scale = xp.astype(self.scale_, dtype) if self.scale_.dtype != dtype else self.scale_
+        return mean, scale
 
 
 def _as_float(X, xp, name):
@@ -157,4 +166,43 @@ def train_test_split(*arrays, test_size=0.25, stratify=None, seed=None):
         device = a.device
         out.append(xp.take(a, xp.asarray(train_idx, dtype=xp.int64, device=device), axis=0))
         out.append(xp.take(a, xp.asarray(test_idx, dtype=xp.int64, device=device), axis=0))
+    return out
+
+
+def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, stratify=None, seed=None):
+    """Split arrays three ways: training, validation (for curves and early stopping) and test rows.
+
+    The test part is drawn first, then the validation part from what is left, both stratified when
+    ``stratify`` is given, so each class keeps its proportion in all three parts.
+
+    Parameters
+    ----------
+    *arrays : arrays with the same first dimension
+    val_size, test_size : float in (0, 1), default 0.15
+        Fractions of all samples; their sum must be below 1.
+    stratify : array, shape (n_samples,), optional
+        Class labels to stratify on.
+    seed : int, optional
+
+    Returns
+    -------
+    list
+        ``[a_train, a_val, a_test, b_train, b_val, b_test, ...]``.
+    """
+    for name, value in (("val_size", val_size), ("test_size", test_size)):
+        if isinstance(value, bool) or not isinstance(value, float) or not 0.0 < value < 1.0:
+            raise ValueError(f"`{name}` must be a fraction in (0, 1), got {value!r}.")
+    if val_size + test_size >= 1.0:
+        raise ValueError(f"`val_size` + `test_size` must be below 1, got {val_size} + {test_size}.")
+    extra = [] if stratify is None else [stratify]
+    parts = train_test_split(*arrays, *extra, test_size=test_size, stratify=stratify, seed=seed)
+    rest, test = parts[0::2], parts[1::2]
+    # The validation fraction of what remains after the test rows are gone.
+    second = val_size / (1.0 - test_size)
+    second_seed = None if seed is None else seed + 1
+    parts = train_test_split(*rest, test_size=second, stratify=rest[-1] if extra else None, seed=second_seed)
+    train, val = parts[0::2], parts[1::2]
+    out = []
+    for i in range(len(arrays)):
+        out += [train[i], val[i], test[i]]
     return out
