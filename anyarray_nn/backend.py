@@ -15,6 +15,7 @@ import types
 import warnings
 
 import array_api_compat
+import array_api_compat.numpy  # noqa: F401  (the submodule is the NumPy namespace)
 import numpy as np
 
 BACKENDS = ("numpy", "cupy", "torch", "array_api_strict", "auto")

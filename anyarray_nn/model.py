@@ -78,8 +78,8 @@ class Model:
                 raise ValueError(
                     f"`layers` do not chain: layers[{i}] has n_out={a.n_out} but layers[{i + 1}] has n_in={b.n_in}."
                 )
-        if seed is not None:
-            check_positive_int(seed + 1, "seed")  # any int >= 0
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
+            raise ValueError(f"`seed` must be None or an integer >= 0, got {seed!r}.")
         self.layers = layers
         self.backend = Backend(backend, device=device, dtype=dtype, seed=seed)
         for layer in layers:

@@ -118,3 +118,12 @@ def iris_split():
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y, seed=0)
     scaler = StandardScaler().fit(Xtr)
     return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
+
+
+CASES64 = [case for case in CASES if case.values[0].dtype == "float64"]
+
+
+@pytest.fixture(params=CASES64)
+def bk64(request):
+    """Like ``bk``, float64 cases only (finite-difference checks, bit-level comparisons)."""
+    return request.param
