@@ -65,12 +65,13 @@ def check_X(X, backend, n_features, name="X"):
     if backend.owns(X):
         # Already on the model's library: check on the device, with one host read for finiteness.
         xp = backend.xp
-        if not (xp.isdtype(X.dtype, "real floating") or xp.isdtype(X.dtype, "integral") or X.dtype == xp.bool):
-            raise TypeError(f"`{name}` must hold real numbers, got dtype {X.dtype}.")
+        if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
+            raise TypeError(f"`{name}` must hold numbers (bool, int or float), got dtype {X.dtype}.")
         _check_shape(tuple(X.shape), n_features, name)
         Xd = backend.asarray(X)
-        if not bool(xp.all(xp.isfinite(Xd))):
-            raise ValueError(f"`{name}` contains NaN or infinite values; clean or impute them first.")
+        bad = int(xp.sum(xp.astype(xp.logical_not(xp.isfinite(Xd)), xp.int64)))
+        if bad:
+            raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s); clean or impute them first.")
         return Xd
     arr = _host_numeric(X, name)
     _check_shape(arr.shape, n_features, name)
