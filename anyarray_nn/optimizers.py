@@ -8,13 +8,24 @@ Every optimizer follows one small interface, so adding one means writing two met
 ``step(params, grads, state, learning_rate, *, xp) -> (params, state)``
     One update. The learning rate is passed in on every step so that schedules can change it.
 
-State is a plain dict, so it can be inspected, saved and restored. Hyperparameters are Python floats:
-a NumPy scalar in the update would silently promote float32 weights to float64.
+State is a plain dict (``{"t": 3, "m": [...], "v": [...]}``), so it can be inspected, saved and
+restored; ``get_config()`` gives the hyperparameters, and ``get(name, **config)`` (or
+``get(name)(**config)``) rebuilds the optimizer. Hyperparameters are Python floats: a NumPy scalar in
+the update would silently promote float32 weights to float64, and bias corrections are computed with
+:mod:`math` for the same reason.
+
+Where the array library allows it (NumPy, CuPy, torch, array_api_strict), parameters and state are
+updated in place, which saves one allocation per array and step; immutable arrays (JAX) get new arrays.
+The files are ordered from the simplest optimizer to the most elaborate. In the update rules below
+``g`` is the gradient, ``lr`` the learning rate, ``t`` the step number (1 on the first step), and the
+arithmetic is elementwise.
 """
 
 from __future__ import annotations
 
 import math
+
+from array_api_compat import is_writeable_array
 
 
 def _check_number(value, name, low=None, high=None, low_open=False, high_open=True):
@@ -30,6 +41,23 @@ def _check_number(value, name, low=None, high=None, low_open=False, high_open=Tr
     return float(value)
 
 
+def _fraction(value, name):
+    """A decay rate in [0, 1) (beta_1, beta_2, rho, momentum)."""
+    return _check_number(value, name, low=0.0, high=1.0)
+
+
+def _positive(value, name):
+    return _check_number(value, name, low=0.0, low_open=True, high=None)
+
+
+def _non_negative(value, name):
+    return _check_number(value, name, low=0.0, high=None)
+
+
+def _inplace(*arrays):
+    return all(is_writeable_array(a) for a in arrays)
+
+
 class Optimizer:
     """Base class. Subclasses set ``name`` and implement :meth:`init_state` and :meth:`step`."""
 
@@ -42,8 +70,21 @@ class Optimizer:
         raise NotImplementedError
 
     def get_config(self):
-        """Hyperparameters, for saving and for ``repr``."""
+        """Hyperparameters as Python numbers: ``type(self)(**get_config())`` is an equal optimizer."""
         return {}
+
+    def __call__(self, **changes):
+        """A new optimizer of the same kind with ``changes`` applied to the hyperparameters.
+
+        ``get("adam")(beta_1=0.8)`` and ``get(name)(**saved_config)`` both work.
+        """
+        return type(self)(**{**self.get_config(), **changes})
+
+    def __eq__(self, other):
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self):
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
@@ -51,17 +92,294 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Plain stochastic gradient descent: ``p <- p - learning_rate * g``."""
+    """Plain stochastic gradient descent::
+
+        p <- p - lr * g
+    """
 
     name = "sgd"
 
     def step(self, params, grads, state, learning_rate, *, xp):
         lr = float(learning_rate)
-        new = [p - lr * g for p, g in zip(params, grads)]
-        return new, {**state, "t": state["t"] + 1}
+        out = []
+        for p, g in zip(params, grads):
+            if _inplace(p):
+                p -= lr * g
+            else:
+                p = p - lr * g
+            out.append(p)
+        return out, {**state, "t": state["t"] + 1}
 
 
-_REGISTRY = {cls.name: cls for cls in (SGD,)}
+class Momentum(Optimizer):
+    """Gradient descent with (heavy-ball) momentum, in the form torch.optim.SGD uses::
+
+        v <- momentum * v + g
+        p <- p - lr * v
+
+    ``v`` starts at zero, so the first step equals SGD's. With a constant learning rate this is the
+    textbook ``v <- momentum * v - lr * g; p <- p + v``; written this way a schedule's change of the
+    learning rate takes effect at once.
+
+    Parameters
+    ----------
+    momentum : float, default 0.9
+        In [0, 1): how much of the previous velocity is kept.
+    """
+
+    name = "momentum"
+    nesterov = False
+
+    def __init__(self, momentum=0.9):
+        self.momentum = _fraction(momentum, "momentum")
+
+    def init_state(self, params, *, xp):
+        return {"t": 0, "velocity": [xp.zeros_like(p) for p in params]}
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        lr, mu = float(learning_rate), self.momentum
+        out, velocity = [], []
+        for p, g, v in zip(params, grads, state["velocity"]):
+            if _inplace(p, v):
+                v *= mu
+                v += g
+                p -= lr * (g + mu * v) if self.nesterov else lr * v
+            else:
+                v = mu * v + g
+                p = p - lr * (g + mu * v) if self.nesterov else p - lr * v
+            out.append(p)
+            velocity.append(v)
+        return out, {**state, "t": state["t"] + 1, "velocity": velocity}
+
+    def get_config(self):
+        return {"momentum": self.momentum}
+
+
+class Nesterov(Momentum):
+    """Nesterov accelerated gradient, in the form torch.optim.SGD(nesterov=True) uses::
+
+        v <- momentum * v + g
+        p <- p - lr * (g + momentum * v)
+
+    The step looks ahead along the velocity it is about to take, which damps the overshoot of plain
+    momentum.
+
+    Parameters
+    ----------
+    momentum : float, default 0.9
+        In [0, 1).
+    """
+
+    name = "nesterov"
+    nesterov = True
+
+
+class RMSprop(Optimizer):
+    """RMSprop: divide the step by a running root mean square of recent gradients::
+
+        s <- rho * s + (1 - rho) * g^2
+        p <- p - lr * g / (sqrt(s) + epsilon)
+
+    Parameters
+    ----------
+    rho : float, default 0.9
+        In [0, 1): decay of the running average of squared gradients (``alpha`` in torch).
+    epsilon : float, default 1e-8
+        > 0, keeps the division finite where a gradient has been zero.
+    """
+
+    name = "rmsprop"
+
+    def __init__(self, rho=0.9, epsilon=1e-8):
+        self.rho = _fraction(rho, "rho")
+        self.epsilon = _positive(epsilon, "epsilon")
+
+    def init_state(self, params, *, xp):
+        return {"t": 0, "square_avg": [xp.zeros_like(p) for p in params]}
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        lr, rho, eps = float(learning_rate), self.rho, self.epsilon
+        out, square_avg = [], []
+        for p, g, s in zip(params, grads, state["square_avg"]):
+            if _inplace(p, s):
+                s *= rho
+                s += (1.0 - rho) * (g * g)
+                p -= lr * (g / (xp.sqrt(s) + eps))
+            else:
+                s = rho * s + (1.0 - rho) * (g * g)
+                p = p - lr * (g / (xp.sqrt(s) + eps))
+            out.append(p)
+            square_avg.append(s)
+        return out, {**state, "t": state["t"] + 1, "square_avg": square_avg}
+
+    def get_config(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+
+class Adagrad(Optimizer):
+    """Adagrad: each parameter's step shrinks with the sum of all its squared gradients so far::
+
+        s <- s + g^2
+        p <- p - lr * g / (sqrt(s) + epsilon)
+
+    Parameters
+    ----------
+    epsilon : float, default 1e-10
+        > 0, keeps the division finite.
+    initial_accumulator_value : float, default 0.0
+        >= 0, the starting value of ``s``.
+    """
+
+    name = "adagrad"
+
+    def __init__(self, epsilon=1e-10, initial_accumulator_value=0.0):
+        self.epsilon = _positive(epsilon, "epsilon")
+        self.initial_accumulator_value = _non_negative(initial_accumulator_value, "initial_accumulator_value")
+
+    def init_state(self, params, *, xp):
+        return {"t": 0, "sum_sq": [xp.full_like(p, self.initial_accumulator_value) for p in params]}
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        lr, eps = float(learning_rate), self.epsilon
+        out, sum_sq = [], []
+        for p, g, s in zip(params, grads, state["sum_sq"]):
+            if _inplace(p, s):
+                s += g * g
+                p -= lr * (g / (xp.sqrt(s) + eps))
+            else:
+                s = s + g * g
+                p = p - lr * (g / (xp.sqrt(s) + eps))
+            out.append(p)
+            sum_sq.append(s)
+        return out, {**state, "t": state["t"] + 1, "sum_sq": sum_sq}
+
+    def get_config(self):
+        return {"epsilon": self.epsilon, "initial_accumulator_value": self.initial_accumulator_value}
+
+
+class Adam(Optimizer):
+    """Adam: momentum on the gradient and RMSprop scaling, both bias-corrected (Kingma & Ba, 2015)::
+
+        m <- beta_1 * m + (1 - beta_1) * g
+        v <- beta_2 * v + (1 - beta_2) * g^2
+        m_hat = m / (1 - beta_1^t),   v_hat = v / (1 - beta_2^t)
+        p <- p - lr * m_hat / (sqrt(v_hat) + epsilon)
+
+    Parameters
+    ----------
+    beta_1 : float, default 0.9
+        In [0, 1): decay of the first-moment (mean) estimate ``m``.
+    beta_2 : float, default 0.999
+        In [0, 1): decay of the second-moment estimate ``v``.
+    epsilon : float, default 1e-8
+        > 0, added to ``sqrt(v_hat)``.
+    """
+
+    name = "adam"
+
+    def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.beta_1 = _fraction(beta_1, "beta_1")
+        self.beta_2 = _fraction(beta_2, "beta_2")
+        self.epsilon = _positive(epsilon, "epsilon")
+
+    def init_state(self, params, *, xp):
+        return {"t": 0, "m": [xp.zeros_like(p) for p in params], "v": [xp.zeros_like(p) for p in params]}
+
+    def _decay(self, p, lr):
+        """Decoupled weight decay, applied before the Adam step (AdamW only)."""
+        return p
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        lr, b1, b2, eps = float(learning_rate), self.beta_1, self.beta_2, self.epsilon
+        t = state["t"] + 1
+        # Bias corrections on the host, in Python floats, so float32 weights stay float32.
+        step_size = lr / (1.0 - b1**t)
+        sqrt_bc2 = math.sqrt(1.0 - b2**t)
+        out, ms, vs = [], [], []
+        for p, g, m, v in zip(params, grads, state["m"], state["v"]):
+            p = self._decay(p, lr)
+            if _inplace(p, m, v):
+                m *= b1
+                m += (1.0 - b1) * g
+                v *= b2
+                v += (1.0 - b2) * (g * g)
+                p -= step_size * (m / (xp.sqrt(v) / sqrt_bc2 + eps))
+            else:
+                m = b1 * m + (1.0 - b1) * g
+                v = b2 * v + (1.0 - b2) * (g * g)
+                p = p - step_size * (m / (xp.sqrt(v) / sqrt_bc2 + eps))
+            out.append(p)
+            ms.append(m)
+            vs.append(v)
+        return out, {**state, "t": t, "m": ms, "v": vs}
+
+    def get_config(self):
+        return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon}
+
+
+class AdamW(Adam):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019)::
+
+        W <- W - lr * weight_decay * W          (weight matrices only, before the Adam step)
+        p <- Adam step of p
+
+    Unlike an L2 penalty, the decay does not pass through Adam's per-parameter scaling, so every weight
+    shrinks at the same relative rate. As with the penalties of
+    :class:`~anyarray_nn.Regularization`, biases (the 1-D parameters) are not decayed.
+
+    Parameters
+    ----------
+    beta_1, beta_2, epsilon : float
+        As for :class:`Adam`.
+    weight_decay : float, default 0.01
+        >= 0, the decay per step relative to the learning rate.
+    """
+
+    name = "adamw"
+
+    def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
+        super().__init__(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+        self.weight_decay = _non_negative(weight_decay, "weight_decay")
+
+    def _decay(self, p, lr):
+        if self.weight_decay == 0.0 or p.ndim < 2:
+            return p
+        keep = 1.0 - lr * self.weight_decay
+        if _inplace(p):
+            p *= keep
+            return p
+        return p * keep
+
+    def get_config(self):
+        return {**super().get_config(), "weight_decay": self.weight_decay}
+
+
+def clip_by_global_norm(grads, clip_norm, *, xp):
+    """Scale all gradients together so that their global L2 norm is at most ``clip_norm``.
+
+    ``norm = sqrt(sum over arrays of sum(g^2))``, ``scale = min(1, clip_norm / (norm + 1e-6))``, every
+    ``g <- g * scale``. The scale stays a 0-d device array, so nothing waits for the device.
+
+    Parameters
+    ----------
+    grads : list of arrays
+    clip_norm : float
+        > 0.
+
+    Returns
+    -------
+    list of arrays
+        The scaled gradients, same shapes.
+    """
+    total = None
+    for g in grads:
+        part = xp.sum(g * g)
+        total = part if total is None else total + part
+    scale = xp.clip(clip_norm / (xp.sqrt(total) + 1e-6), max=1.0)
+    return [g * scale for g in grads]
+
+
+_REGISTRY = {cls.name: cls for cls in (SGD, Momentum, Nesterov, RMSprop, Adagrad, Adam, AdamW)}
 
 
 def register(cls):
@@ -74,15 +392,19 @@ def names():
     return sorted(_REGISTRY)
 
 
-def get(optimizer):
-    """An optimizer from a name (``"sgd"``) or an :class:`Optimizer` instance."""
+def get(optimizer, **config):
+    """An optimizer from a name (``"adam"``), a class or an :class:`Optimizer` instance.
+
+    ``config`` sets hyperparameters: ``get("adam", beta_1=0.8)``; with a saved configuration,
+    ``get(name, **optimizer.get_config())`` rebuilds an equal optimizer.
+    """
     if isinstance(optimizer, str):
         key = optimizer.lower()
         if key not in _REGISTRY:
             raise ValueError(f"Unknown optimizer {optimizer!r}; expected one of {names()}.")
-        return _REGISTRY[key]()
+        return _REGISTRY[key](**config)
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
-        return optimizer()
+        return optimizer(**config)
     if isinstance(optimizer, Optimizer):
-        return optimizer
+        return optimizer(**config) if config else optimizer
     raise TypeError(f"`optimizer` must be a name in {names()} or an Optimizer instance, got {type(optimizer).__name__}.")
