@@ -3,18 +3,19 @@
 The same forward, backward and update code runs on NumPy, CuPy, torch and any Array API library.
 """
 
-from . import activations, datasets, initializers, losses, optimizers, preprocessing
+from . import activations, datasets, initializers, losses, optimizers, preprocessing, schedules
 from .backend import Backend, to_numpy
 from .gradcheck import gradcheck
 from .layers import Layer
 from .model import ForwardCache, Model
 from .regularization import Regularization
-from .training import History, Settings, Solver
+from .training import EarlyStopping, History, Settings, Solver
 
 __version__ = "0.1.0"
 
 __all__ = [
     "Backend",
+    "EarlyStopping",
     "ForwardCache",
     "History",
     "Layer",
@@ -29,6 +30,7 @@ __all__ = [
     "losses",
     "optimizers",
     "preprocessing",
+    "schedules",
     "to_numpy",
     "__version__",
 ]

@@ -18,10 +18,12 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 import sys
 import time
+import warnings
 
-from . import losses, optimizers
+from . import losses, optimizers, schedules
 from . import regularization as regularization_module
 from ._validation import check_positive_int, check_targets, check_X
 
@@ -38,9 +40,15 @@ class Solver:
     learning_rate : float, default 0.01
     regularization : Regularization, str or dict, optional
         Weight penalty and dropout; none by default.
+    schedule : str or Schedule, optional
+        Learning-rate schedule over the epochs (``constant``, ``step``, ``exponential``, ``cosine``,
+        ``plateau``; see :mod:`anyarray_nn.schedules`). Default: constant.
+    clip_norm : float, optional
+        When set, the gradients of each step are scaled together so that their global L2 norm is at
+        most ``clip_norm`` (see :func:`anyarray_nn.optimizers.clip_by_global_norm`).
     """
 
-    def __init__(self, loss=None, optimizer="sgd", learning_rate=0.01, regularization=None):
+    def __init__(self, loss=None, optimizer="sgd", learning_rate=0.01, regularization=None, schedule=None, clip_norm=None):
         self.loss = None if loss is None else losses.get(loss)
         self.optimizer = optimizers.get(optimizer)
         if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not math.isfinite(learning_rate):
@@ -49,12 +57,16 @@ class Solver:
             raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
         self.learning_rate = float(learning_rate)
         self.regularization = regularization_module.get(regularization)
+        self.schedule = schedules.get(schedule)
+        if clip_norm is not None:
+            clip_norm = optimizers._check_number(clip_norm, "clip_norm", low=0.0, low_open=True, high=None)
+        self.clip_norm = clip_norm
 
     def __repr__(self):
         loss = self.loss.name if self.loss is not None else None
         return (
             f"Solver(loss={loss!r}, optimizer={self.optimizer!r}, learning_rate={self.learning_rate}, "
-            f"regularization={self.regularization!r})"
+            f"regularization={self.regularization!r}, schedule={self.schedule!r}, clip_norm={self.clip_norm!r})"
         )
 
 
@@ -81,9 +93,11 @@ class Settings:
         Draw a new order of the samples every epoch (from the model's seeded generator).
     verbose : int, default 1
         0 silent, 1 about twenty progress lines per fit, 2 one line per epoch.
+    early_stopping : EarlyStopping, optional
+        Stop when the monitored loss stops improving (and restore the best weights).
     """
 
-    def __init__(self, epochs=100, batch_size=32, shuffle=True, verbose=1):
+    def __init__(self, epochs=100, batch_size=32, shuffle=True, verbose=1, early_stopping=None):
         self.epochs = check_positive_int(epochs, "epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         if not isinstance(shuffle, bool):
@@ -92,9 +106,92 @@ class Settings:
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}.")
         self.verbose = verbose
+        if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
+            raise TypeError(f"`early_stopping` must be None or an EarlyStopping, got {type(early_stopping).__name__}.")
+        self.early_stopping = early_stopping
 
     def __repr__(self):
-        return f"Settings(epochs={self.epochs}, batch_size={self.batch_size}, shuffle={self.shuffle}, verbose={self.verbose})"
+        return (
+            f"Settings(epochs={self.epochs}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
+            f"verbose={self.verbose}, early_stopping={self.early_stopping!r})"
+        )
+
+
+class EarlyStopping:
+    """Stop training when the monitored quantity has stopped improving.
+
+    After every epoch the monitored value is compared with the best so far; an improvement is a
+    decrease (an increase for accuracies) of more than ``min_delta``. After ``patience`` epochs in a row
+    without one, training stops. The weights of the best epoch are copied on the device when it happens
+    (no extra host transfer), and put back at the end when ``restore_best_weights``.
+
+    Parameters
+    ----------
+    patience : int, default 10
+        Epochs without improvement before stopping, >= 1.
+    min_delta : float, default 0.0
+        Smallest change that counts as an improvement, >= 0.
+    restore_best_weights : bool, default True
+        End the fit with the weights of the best epoch rather than the last one.
+    monitor : {"val_loss", "loss", "val_accuracy", "accuracy"}, default "val_loss"
+        A ``val_`` quantity needs ``validation_data``.
+
+    Attributes
+    ----------
+    best : float or None
+        Best monitored value of the last fit.
+    best_epoch : int or None
+        Its epoch, counted from 1.
+    wait : int
+        Epochs since the last improvement.
+    """
+
+    MONITORS = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
+
+    def __init__(self, patience=10, min_delta=0.0, restore_best_weights=True, monitor="val_loss"):
+        self.patience = check_positive_int(patience, "patience")
+        self.min_delta = optimizers._check_number(min_delta, "min_delta", low=0.0, high=None)
+        if not isinstance(restore_best_weights, bool):
+            raise TypeError(f"`restore_best_weights` must be True or False, got {restore_best_weights!r}.")
+        self.restore_best_weights = restore_best_weights
+        if monitor not in self.MONITORS:
+            raise ValueError(f"Unknown quantity {monitor!r} for `monitor`; expected one of {list(self.MONITORS)}.")
+        self.monitor = monitor
+        self.reset()
+
+    def reset(self):
+        """Forget the previous fit (called when a fit starts)."""
+        self.best = None
+        self.best_epoch = None
+        self.wait = 0
+        self.best_weights = None
+
+    def update(self, epoch, value, params, *, xp):
+        """Record the value of ``epoch``; True when training should stop.
+
+        ``params`` are copied (on the device) when the epoch is the best so far: the optimizers update
+        the parameters in place, so a reference would not keep them.
+        """
+        sign = 1.0 if self.MONITORS[self.monitor] == "min" else -1.0
+        improved = math.isfinite(value) and (self.best is None or sign * (self.best - value) > self.min_delta)
+        if improved:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = [xp.asarray(p, copy=True) for p in params]
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def get_config(self):
+        return {
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "restore_best_weights": self.restore_best_weights,
+            "monitor": self.monitor,
+        }
+
+    def __repr__(self):
+        return "EarlyStopping(" + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()) + ")"
 
 
 class History:
@@ -108,16 +205,22 @@ class History:
         For classifiers; empty otherwise.
     epoch_time : list of float
         Seconds per epoch.
+    learning_rate : list of float
+        The learning rate of each epoch (it changes under a schedule).
     stop_reason : str
         Why training ended.
+    best_epoch : int or None
+        The best epoch, counted from 1: the one early stopping kept, else the one with the lowest
+        validation loss (training loss without validation data).
     """
 
-    KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "epoch_time")
+    KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "epoch_time", "learning_rate")
 
     def __init__(self):
         for key in self.KEYS:
             setattr(self, key, [])
         self.stop_reason = ""
+        self.best_epoch = None
 
     @property
     def epochs(self):
@@ -129,7 +232,11 @@ class History:
         return getattr(self, key)
 
     def as_dict(self):
-        return {**{key: list(getattr(self, key)) for key in self.KEYS}, "stop_reason": self.stop_reason}
+        return {
+            **{key: list(getattr(self, key)) for key in self.KEYS},
+            "stop_reason": self.stop_reason,
+            "best_epoch": self.best_epoch,
+        }
 
     def __repr__(self):
         last = f", last loss={self.loss[-1]:.4g}" if self.loss else ""
@@ -208,11 +315,31 @@ class _Progress:
         if history.val_accuracy:
             parts.append(f"val_acc {history.val_accuracy[-1]:.4f}")
         parts.append(f"{history.epoch_time[-1]:.3f}s/epoch")
+        parts.append(f"elapsed {elapsed:.1f}s")
         parts.append(f"ETA {left:.1f}s")
         print("  ".join(parts), file=self.stream, flush=True)
 
 
-def fit(model, X, y, solver=None, settings=None, validation_data=None, verbose=None):
+def _best_epoch(history):
+    """The epoch (from 1) with the lowest finite validation loss, else training loss; None if none is finite."""
+    series = history.val_loss or history.loss
+    finite = [(v, i) for i, v in enumerate(series, start=1) if math.isfinite(v)]
+    return min(finite)[1] if finite else None
+
+
+def fit(
+    model,
+    X,
+    y,
+    solver=None,
+    settings=None,
+    validation_data=None,
+    verbose=None,
+    checkpoint=None,
+    checkpoint_every=None,
+    checkpoint_best=False,
+    resume_from=None,
+):
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
     Parameters
@@ -230,11 +357,35 @@ def fit(model, X, y, solver=None, settings=None, validation_data=None, verbose=N
         Evaluated at the end of every epoch.
     verbose : int, optional
         Overrides ``settings.verbose``.
+    checkpoint : str or os.PathLike, optional
+        File the model is saved to during training (see :func:`anyarray_nn.save`), atomically, with
+        everything a resumed fit needs: optimizer state, schedule position, History, random state.
+    checkpoint_every : int, optional
+        Save every this many epochs, and after the last one. Default 1 when ``checkpoint`` is given
+        without ``checkpoint_best``.
+    checkpoint_best : bool, default False
+        Save the epoch with the lowest validation loss so far (needs ``validation_data``): to
+        ``checkpoint``, or to ``<checkpoint stem>.best.npz`` when ``checkpoint_every`` is also given.
+    resume_from : str or os.PathLike, optional
+        A checkpoint to continue from: its weights, optimizer state, schedule, History and random
+        state replace the model's, and training goes on from the epoch after the saved one up to
+        ``settings.epochs``. With the same data, settings and backend the result equals an
+        uninterrupted run. Without ``solver``, the checkpoint's Solver is used.
 
     Returns
     -------
     History
+
+    Notes
+    -----
+    When the training loss of an epoch is NaN or infinite, training stops after that epoch with a
+    RuntimeWarning, ``history.stop_reason`` says so, and the model keeps the weights of the previous
+    epoch (the optimizer state is dropped). The check reads the epoch's loss, once per epoch.
     """
+    start_epoch, resumed = 0, None
+    if resume_from is not None:
+        start_epoch, solver = _resume(model, resume_from, solver)
+        resumed = model.history_
     solver = default_solver(model, solver)
     settings = Settings() if settings is None else settings
     if not isinstance(settings, Settings):
@@ -255,23 +406,39 @@ def fit(model, X, y, solver=None, settings=None, validation_data=None, verbose=N
         )
         val = (X_val, T_val)
 
-    optimizer = solver.optimizer
-    params = model.parameters()
-    # Fitting again with the same Solver continues the optimizer's state (a warm start).
+    optimizer, schedule = solver.optimizer, solver.schedule
+    # The optimizers update in place: own the arrays, so arrays a user assigned to layer.W are not changed.
+    params = [xp.asarray(p, copy=True) for p in model.parameters()]
+    # Fitting again with the same Solver continues the optimizer's state and schedule (a warm start).
     if model.optimizer_state_ is None or model.solver_ is not solver:
         model.optimizer_state_ = optimizer.init_state(params, xp=xp)
+        schedule.reset()
     state = model.optimizer_state_
     model.solver_ = solver
+    schedule.begin(settings.epochs)
+    early = settings.early_stopping
+    if early is not None:
+        if early.monitor.startswith("val_") and val is None:
+            raise ValueError(
+                f"EarlyStopping(monitor={early.monitor!r}) needs `validation_data`; pass validation_data=(X_val, y_val) "
+                f"or monitor='loss'."
+            )
+        early.reset()
 
     n, m = X.shape[0], settings.batch_size
     classifier = _is_classifier(model, solver)
     dropout = solver.regularization.dropout
-    history = History()
+    history = History() if resumed is None else resumed
+    plan = _checkpoint_plan(checkpoint, checkpoint_every, checkpoint_best, val is not None)
+    best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
+    last_good = [xp.asarray(p, copy=True) for p in params]
     progress = _Progress(settings.epochs, verbose)
     zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
 
-    for epoch in range(1, settings.epochs + 1):
+    stop_reason = f"completed {settings.epochs} epochs"
+    for epoch in range(start_epoch + 1, settings.epochs + 1):
         t0 = time.perf_counter()
+        lr = schedule.learning_rate(solver.learning_rate)
         order = backend.permutation(n) if settings.shuffle else None
         loss_sum, correct = zero, zero
         for start in range(0, n, m):
@@ -286,7 +453,9 @@ def fit(model, X, y, solver=None, settings=None, validation_data=None, verbose=N
             if classifier:
                 correct = correct + _correct(cache.output, Tb, model.output_activation, xp)
             grads = [g for pair in zip(grads_W, grads_b) for g in pair]
-            params, state = optimizer.step(params, grads, state, solver.learning_rate, xp=xp)
+            if solver.clip_norm is not None:
+                grads = optimizers.clip_by_global_norm(grads, solver.clip_norm, xp=xp)
+            params, state = optimizer.step(params, grads, state, lr, xp=xp)
             model._set_parameters_unchecked(params)
 
         stats = [loss_sum / n, correct / n]
@@ -303,9 +472,100 @@ def fit(model, X, y, solver=None, settings=None, validation_data=None, verbose=N
             if classifier:
                 history.val_accuracy.append(values[3])
         history.epoch_time.append(time.perf_counter() - t0)
+        history.learning_rate.append(lr)
         progress.epoch(epoch, history)
+        if not math.isfinite(history.loss[-1]):
+            # Divergence: keep the last finite weights; the optimizer state is spoiled too.
+            model._set_parameters_unchecked(last_good)
+            state = None
+            stop_reason = (
+                f"diverged at epoch {epoch}: the training loss is {history.loss[-1]}; kept the weights of "
+                f"epoch {epoch - 1}. Try a lower learning rate (now {solver.learning_rate:g})"
+            )
+            warnings.warn(stop_reason + ".", RuntimeWarning, stacklevel=3)
+            break
+        last_good = [xp.asarray(p, copy=True) for p in params]
+        schedule.step(history.val_loss[-1] if val is not None else history.loss[-1])
+        if plan is not None:
+            best_val = _save_checkpoints(model, plan, epoch, settings.epochs, state, history, best_val)
+        if early is not None and early.update(epoch, history[early.monitor][-1], params, xp=xp):
+            stop_reason = (
+                f"early stopping at epoch {epoch}: {early.monitor} did not improve by more than {early.min_delta:g} "
+                f"for {early.patience} epochs (best {early.best:.6g} at epoch {early.best_epoch})"
+            )
+            break
 
     model.optimizer_state_ = state
-    history.stop_reason = f"completed {settings.epochs} epochs"
+    if early is not None and early.best_weights is not None:
+        if early.best_epoch != history.epochs:
+            model._set_parameters_unchecked(early.best_weights)
+            stop_reason += f"; restored the weights of epoch {early.best_epoch}"
+        early.best_weights = None
+    history.stop_reason = stop_reason
+    history.best_epoch = early.best_epoch if early is not None else _best_epoch(history)
     model.history_ = history
     return history
+
+
+def _resume(model, path, solver):
+    """Load the checkpoint ``path`` into ``model``; the epochs it had done and the Solver to go on with."""
+    from .io import restore_checkpoint
+
+    epoch = restore_checkpoint(model, path)
+    saved = model.solver_
+    if solver is None or saved is None:
+        solver = saved if solver is None else solver
+        if saved is None:
+            model.optimizer_state_ = None
+    else:
+        if not isinstance(solver, Solver):
+            raise TypeError(f"`solver` must be a Solver, got {type(solver).__name__}.")
+        if solver.optimizer.name != saved.optimizer.name:
+            raise ValueError(
+                f"`resume_from` {os.fspath(path)!r} was trained with optimizer {saved.optimizer.name!r}, but "
+                f"`solver` uses {solver.optimizer.name!r}; its optimizer state would not fit."
+            )
+        solver.schedule.load_state_dict(saved.schedule.state_dict())
+    if solver is not None:
+        # The Solver the state belongs to: fit then continues it instead of starting afresh.
+        solver = default_solver(model, solver)
+        model.solver_ = solver
+    return epoch, solver
+
+
+def _checkpoint_plan(checkpoint, every, best, has_validation):
+    """``(path, every, best_path)`` for the checkpoints of a fit, or None without ``checkpoint``."""
+    if checkpoint is None:
+        if every is not None or best:
+            raise ValueError("`checkpoint_every` and `checkpoint_best` need a `checkpoint` path.")
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"`checkpoint` must be a path (str or os.PathLike), got {type(checkpoint).__name__}.")
+    if not isinstance(best, bool):
+        raise TypeError(f"`checkpoint_best` must be True or False, got {best!r}.")
+    if best and not has_validation:
+        raise ValueError("`checkpoint_best=True` saves the best validation loss and needs `validation_data`.")
+    path = os.fspath(checkpoint)
+    if every is not None:
+        every = check_positive_int(every, "checkpoint_every")
+    elif not best:
+        every = 1
+    best_path = None
+    if best:
+        stem, ext = os.path.splitext(path)
+        best_path = path if every is None else f"{stem}.best{ext or '.npz'}"
+    return path, every, best_path
+
+
+def _save_checkpoints(model, plan, epoch, epochs, state, history, best_val):
+    """Write the checkpoints due after ``epoch``; the best validation loss so far."""
+    from .io import save_checkpoint
+
+    path, every, best_path = plan
+    model.optimizer_state_, model.history_ = state, history
+    if every is not None and (epoch % every == 0 or epoch == epochs):
+        save_checkpoint(model, path, epoch)
+    if best_path is not None and history.val_loss[-1] < best_val:
+        best_val = history.val_loss[-1]
+        save_checkpoint(model, best_path, epoch)
+    return best_val
