@@ -6,6 +6,7 @@ The same forward, backward and update code runs on NumPy, CuPy, torch and any Ar
 from . import activations, datasets, initializers, losses, optimizers, preprocessing, schedules
 from .backend import Backend, to_numpy
 from .gradcheck import gradcheck
+from .io import ModelFileError, load, save
 from .layers import Layer
 from .model import ForwardCache, Model
 from .regularization import Regularization
@@ -20,6 +21,7 @@ __all__ = [
     "History",
     "Layer",
     "Model",
+    "ModelFileError",
     "Regularization",
     "Settings",
     "Solver",
@@ -27,10 +29,12 @@ __all__ = [
     "datasets",
     "gradcheck",
     "initializers",
+    "load",
     "losses",
     "optimizers",
     "preprocessing",
     "schedules",
+    "save",
     "to_numpy",
     "__version__",
 ]

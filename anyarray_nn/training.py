@@ -479,8 +479,9 @@ def fit(
             model._set_parameters_unchecked(last_good)
             state = None
             stop_reason = (
-                f"diverged at epoch {epoch}: the training loss is {history.loss[-1]}; kept the weights of "
-                f"epoch {epoch - 1}. Try a lower learning rate (now {solver.learning_rate:g})"
+                f"diverged at epoch {epoch}: the training loss is {history.loss[-1]}; kept the weights "
+                + (f"of epoch {epoch - 1}" if epoch > 1 else "from before it")
+                + f". Try a lower learning rate (now {solver.learning_rate:g})"
             )
             warnings.warn(stop_reason + ".", RuntimeWarning, stacklevel=3)
             break
