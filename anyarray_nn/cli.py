@@ -1,57 +1,504 @@
-"""Command line: ``anyarray-nn train iris`` trains a first model without writing code."""
+"""The command line ``anyarray-nn``: train a model on a named data set or a CSV file, then predict.
+
+::
+
+    anyarray-nn train iris                                   # the demo: a softmax network on iris
+    anyarray-nn train data.csv --target species --layers 16,16 --epochs 200 --out run1
+    anyarray-nn predict run1/model.npz new.csv --out predictions.csv
+
+``train`` writes into ``--out``: the model (``model.npz``), what ``predict`` needs to prepare new data
+(``model.meta.json``: feature columns, scaler, class names), the report (``report.txt``), the history
+(``history.json``) and the plots (``history.png``, ``confusion_matrix.png`` or ``predictions.png``).
+"""
 
 from __future__ import annotations
 
 import argparse
+import csv
+import json
+import os
 import sys
+import time
 
 import numpy as np
 
-from . import datasets
+from . import datasets, metrics, optimizers
+from .backend import to_numpy
 from .layers import Layer
 from .model import Model
-from .preprocessing import StandardScaler, train_test_split
-from .training import Settings, Solver
+from .preprocessing import StandardScaler, train_test_split, train_val_test_split
+from .training import Settings, Solver, default_solver
+
+META_SUFFIX = ".meta.json"
+# Numeric targets with at most this many distinct integer values are taken as class labels.
+MAX_CLASSES_AUTO = 20
 
 
-def _train_iris(args):
-    X, y = datasets.load_iris()
-    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, stratify=y, seed=args.seed)
-    scaler = StandardScaler().fit(X_train)
+class CLIError(Exception):
+    """A mistake in the command line or its files, shown as a one-line error without a traceback."""
+
+
+def _best_optimizer():
+    return "adam" if "adam" in optimizers.names() else "sgd"
+
+
+# Settings that train each named data set well; every one can be overridden on the command line.
+PRESETS = {
+    "iris": dict(layers=[8], activation="tanh", optimizer="sgd", learning_rate=0.1, epochs=200, batch_size=16,
+                 test_size=0.3, val_size=0.15),
+    "rain": dict(layers=[16], activation="relu", optimizer=None, learning_rate=0.01, epochs=100, batch_size=32,
+                 test_size=0.2, val_size=0.15),
+    "digits": dict(layers=[128], activation="relu", optimizer=None, learning_rate=0.001, epochs=60, batch_size=32,
+                   test_size=0.2, val_size=0.15),
+    "regression": dict(layers=[32, 32], activation="tanh", optimizer=None, learning_rate=0.003, epochs=200,
+                       batch_size=32, test_size=0.2, val_size=0.15),
+    "csv": dict(layers=[16], activation="relu", optimizer=None, learning_rate=0.01, epochs=100, batch_size=32,
+                test_size=0.2, val_size=0.15),
+}
+
+
+# --------------------------------------------------------------------------------------------------
+# CSV files
+def read_csv(path):
+    """The header and the rows (lists of stripped strings) of a CSV file, with clear errors."""
+    if not os.path.exists(path):
+        raise CLIError(f"CSV file not found: {path!r}.")
+    if os.path.isdir(path):
+        raise CLIError(f"{path!r} is a folder, not a CSV file.")
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = [[cell.strip() for cell in row] for row in csv.reader(f) if row and any(c.strip() for c in row)]
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise CLIError(f"Could not read {path!r} as a CSV text file: {exc}.") from None
+    if len(rows) < 2:
+        raise CLIError(f"{path!r} needs a header row and at least one data row; it has {len(rows)} row(s).")
+    header = rows[0]
+    for i, row in enumerate(rows[1:], start=2):
+        if len(row) != len(header):
+            raise CLIError(f"{path!r} line {i} has {len(row)} values, but the header has {len(header)} columns.")
+    return header, rows[1:]
+
+
+def _column_index(header, name, path):
+    if name not in header:
+        raise CLIError(f"Column {name!r} is not in {path!r}; its columns are: {', '.join(header)}.")
+    return header.index(name)
+
+
+def _numeric_column(rows, j, name, path):
+    try:
+        return np.array([float(r[j]) for r in rows], dtype=np.float64)
+    except ValueError:
+        bad = next(r[j] for r in rows if not _is_number(r[j]))
+        raise CLIError(
+            f"Column {name!r} of {path!r} must hold numbers to be a feature, found {bad!r}. "
+            f"Drop or encode it first."
+        ) from None
+
+
+def _is_number(text):
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def _features(header, rows, names, path):
+    """The feature matrix (n_samples, len(names)) from the named columns."""
+    cols = [_numeric_column(rows, _column_index(header, name, path), name, path) for name in names]
+    X = np.stack(cols, axis=1)
+    if not np.all(np.isfinite(X)):
+        raise CLIError(f"{path!r} has missing, NaN or infinite feature values; clean or impute them first.")
+    return X
+
+
+def load_csv(path, target, task="auto"):
+    """A data set from a CSV file: every column but ``target`` is a feature.
+
+    Returns
+    -------
+    dict with X, y, feature_names, class_names (None for regression), task, target
+    """
+    header, rows = read_csv(path)
+    if target is None:
+        target = header[-1]
+        print(f"target column: {target!r} (the last one; choose another with --target)")
+    j = _column_index(header, target, path)
+    feature_names = [h for h in header if h != target]
+    if not feature_names:
+        raise CLIError(f"{path!r} has no feature columns besides the target {target!r}.")
+    X = _features(header, rows, feature_names, path)
+    raw = [r[j] for r in rows]
+    if any(v == "" for v in raw):
+        raise CLIError(f"The target column {target!r} of {path!r} has empty values.")
+    numeric = all(_is_number(v) for v in raw)
+    if task == "auto":
+        if not numeric:
+            task = "classification"
+        else:
+            values = np.array([float(v) for v in raw])
+            distinct = np.unique(values)
+            integral = bool(np.all(values == np.round(values)))
+            task = "classification" if integral and len(distinct) <= MAX_CLASSES_AUTO else "regression"
+        print(f"task: {task} (from the values of {target!r}; choose with --task)")
+    if task == "regression":
+        if not numeric:
+            bad = next(v for v in raw if not _is_number(v))
+            raise CLIError(f"--task regression needs a numeric target, but {target!r} holds {bad!r}.")
+        return dict(X=X, y=np.array([float(v) for v in raw]), feature_names=feature_names, class_names=None,
+                    task=task, target=target)
+    if numeric:
+        keys = sorted({float(v) for v in raw})
+        class_names = [_number_name(v) for v in keys]
+        lookup = {v: i for i, v in enumerate(keys)}
+        y = np.array([lookup[float(v)] for v in raw], dtype=np.int64)
+    else:
+        class_names = sorted(set(raw))
+        lookup = {v: i for i, v in enumerate(class_names)}
+        y = np.array([lookup[v] for v in raw], dtype=np.int64)
+    if len(class_names) < 2:
+        raise CLIError(f"The target column {target!r} holds a single class ({class_names[0]!r}); nothing to learn.")
+    return dict(X=X, y=y, feature_names=feature_names, class_names=class_names, task=task, target=target)
+
+
+def _number_name(value):
+    return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def _write_csv(path, header, rows):
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(header)
+        writer.writerows(rows)
+
+
+# --------------------------------------------------------------------------------------------------
+# train
+def _parse_layers(text):
+    text = text.strip()
+    if text in ("", "none"):
+        return []
+    try:
+        sizes = [int(part) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hidden layer sizes like '16,16', got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
+def _load_data(args):
+    source = args.data
+    if source in datasets.NAMES:
+        if args.target is not None:
+            raise CLIError(f"--target applies to CSV files; {source!r} is a named data set.")
+        data = datasets.load(source, seed=args.seed)
+        task = "regression" if source == "regression" else "classification"
+        return dict(X=data.X, y=data.y, feature_names=data.feature_names,
+                    class_names=data.target_names if task == "classification" else None,
+                    task=task, target=data.target_names[0] if task == "regression" else "class", name=source,
+                    preset=source)
+    if not (source.lower().endswith(".csv") or os.path.exists(source)):
+        raise CLIError(f"Unknown data set {source!r}: expected one of {list(datasets.NAMES)} or the path of a CSV file.")
+    data = load_csv(source, args.target, args.task)
+    data["name"] = os.path.splitext(os.path.basename(source))[0]
+    data["preset"] = "csv"
+    return data
+
+
+def _settings_for(args, data):
+    preset = dict(PRESETS[data["preset"]])
+    for key in preset:
+        value = getattr(args, key, None)
+        if value is not None:
+            preset[key] = value
+    if preset["optimizer"] is None:
+        preset["optimizer"] = _best_optimizer()
+    return preset
+
+
+def _build_model(n_features, n_outputs, output_activation, cfg, args):
+    sizes = [n_features] + list(cfg["layers"]) + [n_outputs]
+    layers = [Layer(a, b, cfg["activation"]) for a, b in zip(sizes[:-2], sizes[1:-1])]
+    layers.append(Layer(sizes[-2], sizes[-1], output_activation))
+    return Model(layers, backend=args.backend, device=args.device, dtype=args.dtype, seed=args.seed)
+
+
+def train(args):
+    data = _load_data(args)
+    cfg = _settings_for(args, data)
+    X, y, task = data["X"], data["y"], data["task"]
+    classification = task == "classification"
+    class_names = data["class_names"]
+    stratify = y if classification else None
+    if cfg["val_size"] > 0:
+        X_train, X_val, X_test, y_train, y_val, y_test = train_val_test_split(
+            X, y, val_size=cfg["val_size"], test_size=cfg["test_size"], stratify=stratify, seed=args.seed
+        )
+    else:
+        X_train, X_test, y_train, y_test = train_test_split(
+            X, y, test_size=cfg["test_size"], stratify=stratify, seed=args.seed
+        )
+        X_val = y_val = None
+    scaler = StandardScaler().fit(X_train)  # training rows only: nothing leaks from the others
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
-    model = Model(
-        [Layer(4, 8, "tanh"), Layer(8, 3, "softmax")],
-        backend=args.backend,
-        seed=args.seed,
-    )
+    X_val = None if X_val is None else scaler.transform(X_val)
+    y_mean, y_scale = 0.0, 1.0
+    if classification:
+        k = len(class_names)
+        n_outputs, output = (1, "sigmoid") if k == 2 else (k, "softmax")
+    else:
+        # Regression targets are standardized too, so one learning rate suits every unit of measure.
+        y_mean, y_scale = float(np.mean(y_train)), float(np.std(y_train)) or 1.0
+        n_outputs, output = 1, "linear"
+    fit_y = (lambda v: v) if classification else (lambda v: (v - y_mean) / y_scale)
+
+    solver = Solver(optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"])
+    model = _build_model(X.shape[1], n_outputs, output, cfg, args)
+    solver = default_solver(model, solver)
+    print(f"data: {data['name']}  {X.shape[0]} samples x {X.shape[1]} features  task: {task}"
+          f"  split: {len(y_train)} train / {0 if y_val is None else len(y_val)} validation / {len(y_test)} test")
     print(model)
-    print(model.summary(batch_size=args.batch_size))
-    solver = Solver(optimizer=args.optimizer, learning_rate=args.learning_rate)
-    model.fit(
-        X_train, y_train, solver, Settings(epochs=args.epochs, batch_size=args.batch_size), validation_data=(X_test, y_test)
+    print(model.summary(batch_size=cfg["batch_size"]))
+    print(f"{solver}  epochs={cfg['epochs']}  batch_size={cfg['batch_size']}")
+    start = time.perf_counter()
+    history = model.fit(
+        X_train, fit_y(y_train), solver, Settings(epochs=cfg["epochs"], batch_size=cfg["batch_size"], verbose=args.verbose),
+        validation_data=None if X_val is None else (X_val, fit_y(y_val)),
     )
-    accuracy = float(np.mean(model.backend.to_numpy(model.predict(X_test)) == y_test))
-    print(f"test accuracy: {accuracy:.4f} on {len(y_test)} held-out flowers")
+    seconds = time.perf_counter() - start
+
+    lines = [f"anyarray-nn train {' '.join(args.argv)}".rstrip(), "", repr(model), "",
+             model.summary(batch_size=cfg["batch_size"]), "", repr(solver),
+             f"epochs {cfg['epochs']}, batch size {cfg['batch_size']}, {seconds:.1f} s of training", ""]
+    if classification:
+        proba = model.predict_proba(X_test)
+        pred = model.predict(X_test)
+        report = metrics.classification_report(y_test, pred, class_names=class_names)
+        acc = metrics.accuracy(y_test, pred)
+        ll = metrics.log_loss(y_test, proba)
+        headline = f"test accuracy: {acc:.4f} on {len(y_test)} held-out samples   (log loss {ll:.4f})"
+    else:
+        pred = to_numpy(model.predict(X_test)) * y_scale + y_mean
+        report = metrics.regression_report(y_test, pred)
+        headline = (f"test R2: {metrics.r2_score(y_test, pred):.4f}  RMSE: "
+                    f"{metrics.root_mean_squared_error(y_test, pred):.4f} on {len(y_test)} held-out samples")
+    lines += [f"Test set ({len(y_test)} samples)", report, "", headline]
+    text = "\n".join(lines) + "\n"
+    print()
+    print(report)
+    print()
+    print(headline)
+
+    out = args.out or os.path.join("anyarray-nn-runs", data["name"])
+    os.makedirs(out, exist_ok=True)
+    written = []
+    with open(os.path.join(out, "report.txt"), "w", encoding="utf-8") as f:
+        f.write(text)
+    written.append("report.txt")
+    with open(os.path.join(out, "history.json"), "w", encoding="utf-8") as f:
+        json.dump(history.as_dict(), f, indent=1)
+    written.append("history.json")
+    written += _save_model(model, out, data, scaler, y_mean, y_scale)
+    if not args.no_plots:
+        written += _save_plots(out, history, classification, y_test, pred, class_names, data["name"])
+    print(f"wrote {', '.join(written)} to {out}/")
     return 0
 
 
+def _save_model(model, out, data, scaler, y_mean, y_scale):
+    try:
+        from . import io
+    except ImportError as exc:
+        print(f"model not saved: saving needs anyarray_nn.io ({exc})", file=sys.stderr)
+        return []
+    path = os.path.join(out, "model.npz")
+    io.save(model, path)
+    meta = {
+        "format": "anyarray-nn-cli",
+        "version": 1,
+        "task": data["task"],
+        "target": data["target"],
+        "feature_names": list(data["feature_names"]),
+        "class_names": None if data["class_names"] is None else list(data["class_names"]),
+        "scaler_mean": [float(v) for v in to_numpy(scaler.mean_)],
+        "scaler_scale": [float(v) for v in to_numpy(scaler.scale_)],
+        "target_mean": y_mean,
+        "target_scale": y_scale,
+    }
+    with open(os.path.splitext(path)[0] + META_SUFFIX, "w", encoding="utf-8") as f:
+        json.dump(meta, f, indent=1)
+    return ["model.npz", "model" + META_SUFFIX]
+
+
+def _save_plots(out, history, classification, y_test, pred, class_names, name):
+    try:
+        from . import plotting
+
+        files = [plotting.plot_history(history, os.path.join(out, "history.png"), title=name)]
+        if classification:
+            C = metrics.confusion_matrix(y_test, pred, n_classes=len(class_names))
+            files.append(plotting.plot_confusion_matrix(C, os.path.join(out, "confusion_matrix.png"), class_names))
+        else:
+            files.append(plotting.plot_predictions(y_test, pred, os.path.join(out, "predictions.png")))
+    except ImportError as exc:
+        print(f"plots skipped: {exc}", file=sys.stderr)
+        return []
+    return [os.path.basename(f) for f in files]
+
+
+# --------------------------------------------------------------------------------------------------
+# predict
+def predict(args):
+    try:
+        from . import io
+    except ImportError as exc:
+        raise CLIError(f"predict needs anyarray_nn.io to load models: {exc}") from None
+    if not os.path.exists(args.model):
+        raise CLIError(f"Model file not found: {args.model!r}.")
+    model = io.load(args.model, backend=args.backend, device=args.device)
+    meta_path = os.path.splitext(args.model)[0] + META_SUFFIX
+    meta = None
+    if os.path.exists(meta_path):
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+    header, rows = read_csv(args.csv)
+    if meta is not None:
+        feature_names = meta["feature_names"]
+        missing = [n for n in feature_names if n not in header]
+        if missing:
+            raise CLIError(
+                f"{args.csv!r} lacks the feature column(s) {missing} the model was trained on; "
+                f"its columns are: {', '.join(header)}."
+            )
+        X = _features(header, rows, feature_names, args.csv)
+        X = (X - np.asarray(meta["scaler_mean"])) / np.asarray(meta["scaler_scale"])
+    else:
+        # A model saved without the command line: every column is a feature, used as it is.
+        if len(header) != model.n_features:
+            raise CLIError(
+                f"No {os.path.basename(meta_path)!r} beside the model, so every column of {args.csv!r} is a "
+                f"feature: it has {len(header)} columns ({', '.join(header)}), the model expects {model.n_features}."
+            )
+        feature_names = header
+        X = _features(header, rows, header, args.csv)
+    task = meta["task"] if meta else ("classification" if model.output_activation in ("softmax", "sigmoid") else "regression")
+    class_names = meta["class_names"] if meta else None
+
+    if task == "classification":
+        proba = to_numpy(model.predict_proba(X))
+        labels = to_numpy(model.predict(X)).reshape(-1)
+        names = class_names or [str(i) for i in range(max(2, proba.shape[1]))]
+        out_header = ["prediction"]
+        out_rows = [[names[int(i)]] for i in labels]
+        if args.proba:
+            if proba.shape[1] == 1:
+                proba = np.concatenate([1.0 - proba, proba], axis=1)
+            out_header += [f"p_{n}" for n in names]
+            out_rows = [row + [f"{p:.6g}" for p in ps] for row, ps in zip(out_rows, proba.tolist())]
+    else:
+        values = to_numpy(model.predict(X)).reshape(len(rows), -1)
+        if meta:
+            values = values * meta["target_scale"] + meta["target_mean"]
+        out_header = ["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])]
+        out_rows = [[f"{v:.6g}" for v in row] for row in values.tolist()]
+    _write_csv(args.out, out_header, out_rows)
+    print(f"wrote {len(out_rows)} predictions to {args.out}")
+
+    # When the file also holds the answers, say how well the model did.
+    target = meta["target"] if meta else None
+    if target is not None and target in header:
+        j = header.index(target)
+        if task == "classification":
+            lookup = {n: i for i, n in enumerate(class_names)}
+            truth = [lookup.get(_canonical_label(r[j], class_names)) for r in rows]
+            if all(t is not None for t in truth):
+                print(metrics.classification_report(np.array(truth), labels, class_names=class_names))
+        else:
+            truth = _numeric_column(rows, j, target, args.csv)
+            print(metrics.regression_report(truth, values[:, 0]))
+    return 0
+
+
+def _canonical_label(text, class_names):
+    if text in class_names:
+        return text
+    return _number_name(float(text)) if _is_number(text) else text
+
+
+# --------------------------------------------------------------------------------------------------
 def build_parser():
-    parser = argparse.ArgumentParser(prog="anyarray-nn", description="Train multilayer perceptrons on any Array API backend.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    train = sub.add_parser("train", help="train a model on a named data set")
-    train.add_argument("dataset", choices=["iris"], help="data set to train on")
-    train.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
-    train.add_argument("--epochs", type=int, default=200)
-    train.add_argument("--batch-size", type=int, default=16)
-    train.add_argument("--optimizer", default="sgd")
-    train.add_argument("--learning-rate", type=float, default=0.1)
-    train.add_argument("--seed", type=int, default=0)
+    parser = argparse.ArgumentParser(
+        prog="anyarray-nn",
+        description="Train multilayer perceptrons on any Array API backend (NumPy, CuPy, torch, ...), "
+        "evaluate them and predict with them.",
+        epilog="Start with: anyarray-nn train iris.  Help on a command: anyarray-nn train --help.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    t = sub.add_parser(
+        "train",
+        help="train a model on a named data set or a CSV file",
+        description="Train a model, print its dimension table, progress and a test report, and save the "
+        "model, the report and the plots into --out. Data are split into training, validation and test "
+        "rows (stratified for classification) and standardized with statistics of the training rows only. "
+        "Options left out take the data set's preset.",
+        formatter_class=fmt,
+    )
+    t.add_argument("data", help=f"a named data set ({', '.join(datasets.NAMES)}) or the path of a CSV file with a header row")
+    t.add_argument("--target", help="CSV only: the column to predict (default: the last column)")
+    t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                   help="CSV only: 'auto' takes text or few distinct integers as classes")
+    t.add_argument("--layers", type=_parse_layers, help="hidden layer sizes, e.g. 16,16 ('none' for no hidden layer)")
+    t.add_argument("--activation", help="activation of the hidden layers (relu, tanh, sigmoid, leaky_relu, ...)")
+    t.add_argument("--optimizer", help=f"one of {', '.join(optimizers.names())}")
+    t.add_argument("--learning-rate", type=float, dest="learning_rate")
+    t.add_argument("--epochs", type=int)
+    t.add_argument("--batch-size", type=int, dest="batch_size")
+    t.add_argument("--test-size", type=float, dest="test_size", help="fraction of rows held out for the test report")
+    t.add_argument("--val-size", type=float, dest="val_size", help="fraction of rows for validation (0: none)")
+    t.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto")
+    t.add_argument("--device", help="device on the backend: cuda:0, cpu, device1, ...")
+    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
+    t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the shuffling")
+    t.add_argument("--out", help="output folder (default: anyarray-nn-runs/NAME)")
+    t.add_argument("--no-plots", action="store_true", dest="no_plots", help="do not draw the PNG plots")
+    t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="0 silent, 1 about twenty lines, 2 every epoch")
+
+    p = sub.add_parser(
+        "predict",
+        help="predict with a saved model on a CSV file",
+        description="Load a model saved by 'train' and write one prediction per row of a CSV file. The "
+        "columns the model was trained on are picked by name and standardized as in training; when the "
+        "file also holds the target column, a report is printed.",
+        formatter_class=fmt,
+    )
+    p.add_argument("model", help="a model file written by 'train' (OUT/model.npz)")
+    p.add_argument("csv", help="CSV file with a header row holding the feature columns")
+    p.add_argument("--out", default="predictions.csv", help="CSV file to write")
+    p.add_argument("--proba", action="store_true", help="classification: add one probability column per class")
+    p.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto")
+    p.add_argument("--device", help="device on the backend")
     return parser
 
 
 def main(argv=None):
-    args = build_parser().parse_args(argv)
-    return _train_iris(args)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.argv = argv[1:]
+    try:
+        if args.command == "train":
+            return train(args)
+        return predict(args)
+    except (CLIError, ValueError, ImportError, OSError) as exc:
+        # Errors of this library name the argument and what was expected: show them without a traceback.
+        print(f"anyarray-nn {args.command}: error: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
