@@ -31,7 +31,7 @@ def _host_numeric(value, name):
     if arr.dtype == object:
         try:
             arr = arr.astype(np.float64)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise TypeError(f"`{name}` must hold numbers only, got values of dtype object (mixed or non-numeric).") from None
     if arr.dtype.kind not in "biuf":
         raise TypeError(
@@ -42,10 +42,48 @@ def _host_numeric(value, name):
     return arr
 
 
+# Rows per block when counting non-finite values: bounds the boolean temporaries of a huge input.
+_CHECK_BLOCK = 65536
+
+
+def _count_nonfinite(x, xp):
+    """Number of NaN / infinite entries of a float array, as a Python int (one host read).
+
+    The sum of an array is finite only when every entry is, so one reduction without a temporary
+    settles the usual case; only a non-finite sum (a bad value, or an overflow of the sum) leads to an
+    exact count, done by row blocks so that no temporary as large as ``x`` is ever made.
+    """
+    if x.ndim == 0:
+        return int(not bool(xp.isfinite(x)))
+    if bool(xp.isfinite(xp.sum(x))):
+        return 0
+    n = x.shape[0]
+    total = 0
+    for start in range(0, n, _CHECK_BLOCK):
+        block = x[start : min(start + _CHECK_BLOCK, n), ...]
+        total = total + xp.sum(xp.astype(xp.logical_not(xp.isfinite(block)), xp.int64))
+    return int(total)
+
+
 def _check_finite_host(arr, name):
-    if arr.dtype.kind == "f" and not np.all(np.isfinite(arr)):
-        bad = int(np.size(arr) - np.count_nonzero(np.isfinite(arr)))
-        raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s); clean or impute them first.")
+    if arr.dtype.kind == "f":
+        bad = _count_nonfinite(arr, np)
+        if bad:
+            raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s); clean or impute them first.")
+
+
+def _to_backend(arr, backend, name):
+    """``arr`` (host, already checked) on the backend; values beyond the backend dtype's range are refused."""
+    out = backend.asarray(arr)
+    if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(backend.dtype_name).itemsize:
+        bad = _count_nonfinite(out, backend.xp)
+        if bad:
+            limit = float(np.finfo(backend.dtype_name).max)
+            raise ValueError(
+                f"`{name}` has {bad} value(s) beyond the range of {backend.dtype_name} (about +-{limit:.3g}); "
+                f"rescale it or use dtype='float64'."
+            )
+    return out
 
 
 def check_X(X, backend, n_features, name="X"):
@@ -69,14 +107,19 @@ def check_X(X, backend, n_features, name="X"):
             raise TypeError(f"`{name}` must hold numbers (bool, int or float), got dtype {X.dtype}.")
         _check_shape(tuple(X.shape), n_features, name)
         Xd = backend.asarray(X)
-        bad = int(xp.sum(xp.astype(xp.logical_not(xp.isfinite(Xd)), xp.int64)))
+        bad = _count_nonfinite(Xd, xp)
         if bad:
-            raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s); clean or impute them first.")
+            narrowed = X.dtype != Xd.dtype
+            raise ValueError(
+                f"`{name}` contains {bad} NaN or infinite value(s)"
+                + (f" (counted after conversion to {backend.dtype_name})" if narrowed else "")
+                + "; clean or impute them first."
+            )
         return Xd
     arr = _host_numeric(X, name)
     _check_shape(arr.shape, n_features, name)
     _check_finite_host(arr, name)
-    return backend.asarray(arr)
+    return _to_backend(arr, backend, name)
 
 
 def _check_shape(shape, n_features, name):
@@ -118,7 +161,7 @@ def check_targets(y, backend, loss_name, n_out, n_samples, name="y"):
             )
         if arr.min() < 0 or arr.max() > 1:
             raise ValueError(f"`{name}` one-hot / probability targets must lie in [0, 1], got [{arr.min()}, {arr.max()}].")
-        return backend.asarray(arr)
+        return _to_backend(arr, backend, name)
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.shape[1] != n_out:
@@ -128,7 +171,7 @@ def check_targets(y, backend, loss_name, n_out, n_samples, name="y"):
         raise ValueError(
             f"`{name}` for binary cross-entropy must hold 0/1 labels (or probabilities in [0, 1]), found {bad!r}."
         )
-    return backend.asarray(arr)
+    return _to_backend(arr, backend, name)
 
 
 def one_hot_host(labels, n_classes, name="y"):
