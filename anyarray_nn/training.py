@@ -76,8 +76,10 @@ def default_solver(model, solver=None):
     if not isinstance(solver, Solver):
         raise TypeError(f"`solver` must be a Solver, got {type(solver).__name__}.")
     if solver.loss is None:
-        solver = copy.copy(solver)
+        original, solver = solver, copy.copy(solver)
         solver.loss = losses.get(losses.default_for(model.output_activation))
+        # Remembered so that fitting again with the same Solver is recognized as a warm start.
+        solver._origin = original
     return solver
 
 
@@ -410,7 +412,8 @@ def fit(
     # The optimizers update in place: own the arrays, so arrays a user assigned to layer.W are not changed.
     params = [xp.asarray(p, copy=True) for p in model.parameters()]
     # Fitting again with the same Solver continues the optimizer's state and schedule (a warm start).
-    if model.optimizer_state_ is None or model.solver_ is not solver:
+    same_solver = getattr(model.solver_, "_origin", model.solver_) is getattr(solver, "_origin", solver)
+    if model.optimizer_state_ is None or not same_solver:
         model.optimizer_state_ = optimizer.init_state(params, xp=xp)
         schedule.reset()
     state = model.optimizer_state_
