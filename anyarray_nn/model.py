@@ -6,6 +6,7 @@ from . import losses
 from ._validation import check_positive_int, check_targets, check_X
 from .backend import Backend
 from .layers import Layer
+from .regularization import _check_fraction
 
 # Rows per chunk when predicting: bounds the activations held at once whatever the size of X.
 PREDICT_BATCH_SIZE = 8192
@@ -158,6 +159,7 @@ class Model:
         ForwardCache
             ``cache[l] = (Z_l, A_l)``, each of shape ``(n_samples, layers[l].n_out)``.
         """
+        dropout = _check_fraction(dropout, "dropout", upper_inclusive=False)
         X = check_X(X, self.backend, self.n_features)
         return self._forward(X, dropout if training else 0.0)
 
@@ -205,7 +207,7 @@ class Model:
 
         if not isinstance(cache, ForwardCache) or len(cache) != len(self.layers):
             raise TypeError("`cache` must be the ForwardCache that model.forward(X) returned.")
-        solver = default_solver(self) if solver is None else solver
+        solver = default_solver(self, solver)
         T = check_targets(y, self.backend, solver.loss.name, self.n_outputs, cache.X.shape[0])
         return self._backward(cache, T, solver.loss, solver.regularization)
 
@@ -308,7 +310,7 @@ class Model:
         """The loss (with penalty) and, for classifiers, the accuracy on ``(X, y)`` as Python floats."""
         from .training import default_solver, evaluate
 
-        solver = default_solver(self) if solver is None else solver
+        solver = default_solver(self, solver)
         X = check_X(X, self.backend, self.n_features)
         T = check_targets(y, self.backend, solver.loss.name, self.n_outputs, X.shape[0])
         return evaluate(self, X, T, solver)

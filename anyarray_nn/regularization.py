@@ -51,7 +51,10 @@ class Regularization:
     """
 
     def __init__(self, method="none", lam=0.0, r=0.5, dropout=0.0):
-        key = _ALIASES.get(method, method.lower() if isinstance(method, str) else method)
+        if method is not None and not isinstance(method, str):
+            raise TypeError(f"`method` must be a string in {list(METHODS)} or None, got {type(method).__name__}.")
+        key = method.lower() if isinstance(method, str) else method
+        key = _ALIASES.get(key, key)
         if key not in METHODS:
             raise ValueError(f"Unknown regularization method {method!r} for `method`; expected one of {list(METHODS)}.")
         if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam):
