@@ -18,6 +18,7 @@ import csv
 import json
 import os
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -26,6 +27,7 @@ from . import datasets, metrics, optimizers
 from .backend import to_numpy
 from .layers import Layer
 from .model import Model
+from .regularization import Regularization
 from .preprocessing import StandardScaler, train_test_split, train_val_test_split
 from .training import Settings, Solver, default_solver
 
@@ -43,17 +45,15 @@ def _best_optimizer():
 
 
 # Settings that train each named data set well; every one can be overridden on the command line.
+_COMMON = dict(optimizer=None, batch_size=32, test_size=0.2, val_size=0.15, l2=0.0, dropout=0.0)
 PRESETS = {
-    "iris": dict(layers=[8], activation="tanh", optimizer="sgd", learning_rate=0.1, epochs=200, batch_size=16,
-                 test_size=0.3, val_size=0.15),
-    "rain": dict(layers=[16], activation="relu", optimizer=None, learning_rate=0.01, epochs=100, batch_size=32,
-                 test_size=0.2, val_size=0.15),
-    "digits": dict(layers=[128], activation="relu", optimizer=None, learning_rate=0.001, epochs=60, batch_size=32,
-                   test_size=0.2, val_size=0.15),
-    "regression": dict(layers=[32, 32], activation="tanh", optimizer=None, learning_rate=0.003, epochs=200,
-                       batch_size=32, test_size=0.2, val_size=0.15),
-    "csv": dict(layers=[16], activation="relu", optimizer=None, learning_rate=0.01, epochs=100, batch_size=32,
-                test_size=0.2, val_size=0.15),
+    "iris": {**_COMMON, **dict(layers=[8], activation="tanh", optimizer="sgd", learning_rate=0.1, epochs=200,
+                               batch_size=16, test_size=0.3)},
+    "rain": {**_COMMON, **dict(layers=[16], activation="relu", learning_rate=0.01, epochs=100)},
+    "digits": {**_COMMON, **dict(layers=[256], activation="relu", learning_rate=0.001, epochs=100, l2=1e-3,
+                                 dropout=0.2)},
+    "regression": {**_COMMON, **dict(layers=[32, 32], activation="tanh", learning_rate=0.003, epochs=200)},
+    "csv": {**_COMMON, **dict(layers=[16], activation="relu", learning_rate=0.01, epochs=100)},
 }
 
 
@@ -256,7 +256,8 @@ def train(args):
         n_outputs, output = 1, "linear"
     fit_y = (lambda v: v) if classification else (lambda v: (v - y_mean) / y_scale)
 
-    solver = Solver(optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"])
+    regularization = Regularization("l2" if cfg["l2"] > 0 else "none", lam=cfg["l2"], dropout=cfg["dropout"])
+    solver = Solver(optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"], regularization=regularization)
     model = _build_model(X.shape[1], n_outputs, output, cfg, args)
     solver = default_solver(model, solver)
     print(f"data: {data['name']}  {X.shape[0]} samples x {X.shape[1]} features  task: {task}"
@@ -430,6 +431,19 @@ def _canonical_label(text, class_names):
 
 
 # --------------------------------------------------------------------------------------------------
+def _presets_text():
+    lines = ["options left out take the preset of the data set (a CSV file takes 'csv'):"]
+    for name, cfg in PRESETS.items():
+        layers = ",".join(str(n) for n in cfg["layers"]) or "none"
+        optimizer = cfg["optimizer"] or f"{_best_optimizer()}"
+        extra = "".join(f" --{k} {cfg[k]:g}" for k in ("l2", "dropout") if cfg[k])
+        lines.append(
+            f"  {name:<11} --layers {layers} --activation {cfg['activation']} --optimizer {optimizer} "
+            f"--learning-rate {cfg['learning_rate']:g} --epochs {cfg['epochs']} --batch-size {cfg['batch_size']}{extra}"
+        )
+    return "\n".join(lines)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="anyarray-nn",
@@ -438,50 +452,59 @@ def build_parser():
         epilog="Start with: anyarray-nn train iris.  Help on a command: anyarray-nn train --help.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}")
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    fmt = argparse.RawDescriptionHelpFormatter
 
     t = sub.add_parser(
         "train",
         help="train a model on a named data set or a CSV file",
-        description="Train a model, print its dimension table, progress and a test report, and save the "
-        "model, the report and the plots into --out. Data are split into training, validation and test "
-        "rows (stratified for classification) and standardized with statistics of the training rows only. "
-        "Options left out take the data set's preset.",
+        description=textwrap.fill(
+            "Train a model, print its dimension table, progress and a test report, and save the model, the "
+            "report and the plots into --out. Rows are split into training, validation and test parts "
+            "(stratified for classification) and standardized with statistics of the training rows only.",
+            88,
+        ),
+        epilog=_presets_text(),
         formatter_class=fmt,
     )
     t.add_argument("data", help=f"a named data set ({', '.join(datasets.NAMES)}) or the path of a CSV file with a header row")
     t.add_argument("--target", help="CSV only: the column to predict (default: the last column)")
     t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
-                   help="CSV only: 'auto' takes text or few distinct integers as classes")
-    t.add_argument("--layers", type=_parse_layers, help="hidden layer sizes, e.g. 16,16 ('none' for no hidden layer)")
-    t.add_argument("--activation", help="activation of the hidden layers (relu, tanh, sigmoid, leaky_relu, ...)")
+                   help="CSV only: 'auto' (default) takes text or few distinct integers as classes")
+    t.add_argument("--layers", type=_parse_layers, help="hidden layer sizes, e.g. 16,16 ('none': no hidden layer)")
+    t.add_argument("--activation", help="activation of the hidden layers: relu, tanh, sigmoid, leaky_relu, ...")
     t.add_argument("--optimizer", help=f"one of {', '.join(optimizers.names())}")
     t.add_argument("--learning-rate", type=float, dest="learning_rate")
     t.add_argument("--epochs", type=int)
     t.add_argument("--batch-size", type=int, dest="batch_size")
+    t.add_argument("--l2", type=float, help="strength of an L2 weight penalty (0: none)")
+    t.add_argument("--dropout", type=float, help="dropout rate of the hidden layers (0: none)")
     t.add_argument("--test-size", type=float, dest="test_size", help="fraction of rows held out for the test report")
     t.add_argument("--val-size", type=float, dest="val_size", help="fraction of rows for validation (0: none)")
-    t.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto")
-    t.add_argument("--device", help="device on the backend: cuda:0, cpu, device1, ...")
-    t.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the shuffling")
+    t.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
+    t.add_argument("--device", help="device on the backend: cpu, cuda:0, device1, ...")
+    t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default: float32")
+    t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the shuffling (default: 0)")
     t.add_argument("--out", help="output folder (default: anyarray-nn-runs/NAME)")
     t.add_argument("--no-plots", action="store_true", dest="no_plots", help="do not draw the PNG plots")
-    t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1, help="0 silent, 1 about twenty lines, 2 every epoch")
+    t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                   help="0 silent, 1 about twenty lines (default), 2 every epoch")
 
     p = sub.add_parser(
         "predict",
         help="predict with a saved model on a CSV file",
-        description="Load a model saved by 'train' and write one prediction per row of a CSV file. The "
-        "columns the model was trained on are picked by name and standardized as in training; when the "
-        "file also holds the target column, a report is printed.",
+        description=textwrap.fill(
+            "Load a model saved by 'train' and write one prediction per row of a CSV file. The columns the "
+            "model was trained on are picked by name and standardized as in training; when the file also "
+            "holds the target column, a report is printed.",
+            88,
+        ),
         formatter_class=fmt,
     )
     p.add_argument("model", help="a model file written by 'train' (OUT/model.npz)")
     p.add_argument("csv", help="CSV file with a header row holding the feature columns")
-    p.add_argument("--out", default="predictions.csv", help="CSV file to write")
+    p.add_argument("--out", default="predictions.csv", help="CSV file to write (default: predictions.csv)")
     p.add_argument("--proba", action="store_true", help="classification: add one probability column per class")
-    p.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto")
+    p.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
     p.add_argument("--device", help="device on the backend")
     return parser
 
