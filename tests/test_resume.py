@@ -1,0 +1,187 @@
+"""Checkpoints during fit, and resuming: train-save-resume equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anyarray_nn as ann
+from anyarray_nn import training
+
+EPOCHS = 8
+
+
+def _model(bk=None, seed=0):
+    layers = [ann.Layer(4, 8, "tanh"), ann.Layer(8, 3, "softmax")]
+    if bk is None:
+        return ann.Model(layers, backend="numpy", dtype="float64", seed=seed)
+    return bk.model(layers, seed=seed)
+
+
+def _solver(optimizer):
+    # Dropout draws from the random generator, so its state must be restored too.
+    reg = ann.Regularization("l2", lam=1e-3, dropout=0.1)
+    if optimizer == "sgd":
+        return ann.Solver(optimizer="sgd", learning_rate=0.05, regularization=reg)
+    return ann.Solver(
+        optimizer=optimizer, learning_rate=0.01, regularization=reg, schedule=ann.schedules.get("step", step_size=3, gamma=0.5)
+    )
+
+
+def _settings(epochs=EPOCHS):
+    return ann.Settings(epochs=epochs, batch_size=16, verbose=0)
+
+
+def _fit(model, data, optimizer, epochs=EPOCHS, **kwargs):
+    Xtr, Xte, ytr, yte = data
+    return model.fit(Xtr, ytr, solver=_solver(optimizer), settings=_settings(epochs), validation_data=(Xte, yte), **kwargs)
+
+
+def _same_weights(a, b):
+    return all(np.array_equal(ann.to_numpy(p), ann.to_numpy(q)) for p, q in zip(a.parameters(), b.parameters()))
+
+
+class _Crash(Exception):
+    pass
+
+
+def _crash_after(monkeypatch, epoch):
+    """Make fit die right after the checkpoint of ``epoch`` is written, as a killed process would."""
+    original = training._save_checkpoints
+
+    def saving_then_crashing(model, plan, e, *args):
+        result = original(model, plan, e, *args)
+        if e == epoch:
+            raise _Crash
+        return result
+
+    monkeypatch.setattr(training, "_save_checkpoints", saving_then_crashing)
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam", "nesterov"])
+def test_resume_is_bit_identical_on_numpy_float64(iris_split, tmp_path, monkeypatch, optimizer):
+    reference = _model()
+    ref_history = _fit(reference, iris_split, optimizer)
+
+    path = tmp_path / "ckpt.npz"
+    interrupted = _model()
+    _crash_after(monkeypatch, 5)
+    with pytest.raises(_Crash):
+        _fit(interrupted, iris_split, optimizer, checkpoint=path, checkpoint_every=1)
+    monkeypatch.undo()
+
+    # A fresh process would build a fresh model: another seed, so nothing but the file can explain equality.
+    resumed = _model(seed=123)
+    Xtr, Xte, ytr, yte = iris_split
+    history = resumed.fit(Xtr, ytr, settings=_settings(), validation_data=(Xte, yte), resume_from=path)
+
+    assert _same_weights(resumed, reference)
+    assert history.epochs == EPOCHS
+    assert history.loss == ref_history.loss
+    assert history.val_loss == ref_history.val_loss
+    assert history.learning_rate == ref_history.learning_rate
+    assert resumed.optimizer_state_["t"] == reference.optimizer_state_["t"]
+    assert resumed.backend.get_rng_state() == reference.backend.get_rng_state()
+
+
+def test_resume_with_own_solver_and_every_k(iris_split, tmp_path, monkeypatch):
+    reference = _model()
+    _fit(reference, iris_split, "adam")
+    path = tmp_path / "ckpt.npz"
+    _crash_after(monkeypatch, 6)
+    with pytest.raises(_Crash):
+        _fit(_model(), iris_split, "adam", checkpoint=path, checkpoint_every=3)
+    monkeypatch.undo()
+    resumed = _model(seed=9)
+    history = _fit(resumed, iris_split, "adam", resume_from=path)  # a new, equal Solver object
+    assert history.epochs == EPOCHS
+    assert _same_weights(resumed, reference)
+
+
+def test_resume_on_every_backend(bk, iris_split, tmp_path):
+    Xtr, Xte, ytr, yte = iris_split
+    Xtr = bk.asarray(Xtr)
+    reference = _model(bk)
+    reference.fit(Xtr, ytr, solver=_solver("adam"), settings=_settings())
+    path = tmp_path / "ckpt.npz"
+    first = _model(bk)
+    first.fit(Xtr, ytr, solver=_solver("adam"), settings=_settings(3), checkpoint=path)
+    resumed = _model(bk, seed=5)
+    resumed.fit(Xtr, ytr, settings=_settings(), resume_from=path)
+    for p, q in zip(reference.parameters(), resumed.parameters()):
+        np.testing.assert_allclose(ann.to_numpy(q), ann.to_numpy(p), rtol=bk.rtol, atol=bk.atol)
+    assert resumed.history_.epochs == EPOCHS
+
+
+def test_checkpoint_best_keeps_lowest_validation_loss(iris_split, tmp_path):
+    Xtr, Xte, ytr, yte = iris_split
+    path = tmp_path / "run.npz"
+    model = _model()
+    # A large learning rate makes the validation loss go up and down.
+    history = model.fit(
+        Xtr,
+        ytr,
+        solver=ann.Solver(optimizer="sgd", learning_rate=2.0),
+        settings=_settings(12),
+        validation_data=(Xte, yte),
+        checkpoint=path,
+        checkpoint_every=5,
+        checkpoint_best=True,
+    )
+    best = ann.load(tmp_path / "run.best.npz")
+    best_epoch = int(np.argmin(history.val_loss)) + 1
+    assert best.history_.epochs == best_epoch
+    assert best.history_.val_loss[-1] == min(history.val_loss)
+    Xte_loss, _ = best.evaluate(Xte, yte)
+    assert Xte_loss == pytest.approx(min(history.val_loss), rel=1e-9)
+    last = ann.load(path)  # every 5 epochs and after the last one
+    assert last.history_.epochs == 12
+    assert _same_weights(last, model)
+
+
+def test_checkpoint_best_alone_uses_the_path(iris_split, tmp_path):
+    Xtr, Xte, ytr, yte = iris_split
+    path = tmp_path / "best.npz"
+    history = _fit(_model(), iris_split, "sgd", checkpoint=path, checkpoint_best=True)
+    assert ann.load(path).history_.val_loss[-1] == min(history.val_loss)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz"]
+
+
+def test_resume_of_a_finished_run_trains_no_more(iris_split, tmp_path):
+    path = tmp_path / "done.npz"
+    model = _model()
+    _fit(model, iris_split, "sgd", checkpoint=path)
+    again = _model(seed=3)
+    history = again.fit(iris_split[0], iris_split[2], settings=_settings(), resume_from=path)
+    assert history.epochs == EPOCHS
+    assert _same_weights(again, model)
+
+
+def test_resume_refuses_other_architecture_or_optimizer(iris_split, tmp_path):
+    path = tmp_path / "c.npz"
+    _fit(_model(), iris_split, "adam", epochs=2, checkpoint=path)
+    other = ann.Model([ann.Layer(4, 5, "tanh"), ann.Layer(5, 3, "softmax")], backend="numpy", seed=0)
+    with pytest.raises(ValueError, match="`resume_from` .* holds a model with layers"):
+        other.fit(iris_split[0], iris_split[2], settings=_settings(), resume_from=path)
+    with pytest.raises(ValueError, match="trained with optimizer 'adam', but `solver` uses 'sgd'"):
+        _model().fit(iris_split[0], iris_split[2], solver=ann.Solver(), settings=_settings(), resume_from=path)
+    with pytest.raises(FileNotFoundError):
+        _model().fit(iris_split[0], iris_split[2], settings=_settings(), resume_from=tmp_path / "missing.npz")
+
+
+@pytest.mark.parametrize(
+    "kwargs,error,pattern",
+    [
+        ({"checkpoint_every": 2}, ValueError, "need a `checkpoint` path"),
+        ({"checkpoint": "c.npz", "checkpoint_every": 0}, ValueError, "`checkpoint_every` must be a positive integer"),
+        ({"checkpoint": "c.npz", "checkpoint_every": 1.5}, TypeError, "`checkpoint_every` must be a positive integer"),
+        ({"checkpoint": 5}, TypeError, "`checkpoint` must be a path"),
+        ({"checkpoint": "c.npz", "checkpoint_best": True}, ValueError, "needs `validation_data`"),
+        ({"checkpoint": "c.npz", "checkpoint_best": "yes"}, TypeError, "`checkpoint_best` must be True or False"),
+    ],
+)
+def test_checkpoint_arguments_checked(iris_split, tmp_path, monkeypatch, kwargs, error, pattern):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(error, match=pattern):
+        _model().fit(iris_split[0], iris_split[2], settings=_settings(1), **kwargs)
+    assert not list(tmp_path.iterdir())
