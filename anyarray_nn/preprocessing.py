@@ -132,7 +132,8 @@ def train_test_split(*arrays, test_size=0.25, stratify=None, seed=None):
     if isinstance(test_size, float):
         if not 0.0 < test_size < 1.0:
             raise ValueError(f"`test_size` as a fraction must lie in (0, 1), got {test_size!r}.")
-        n_test = max(1, int(math.ceil(test_size * n)))
+        # Rounded first so that 0.2 * 70 = 14.000000000000002 counts as 14.
+        n_test = max(1, int(math.ceil(round(test_size * n, 9))))
     elif isinstance(test_size, int) and not isinstance(test_size, bool):
         if not 0 < test_size < n:
             raise ValueError(f"`test_size` as a count must lie in 1..{n - 1}, got {test_size!r}.")
@@ -197,8 +198,9 @@ def train_val_test_split(*arrays, val_size=0.15, test_size=0.15, stratify=None, 
     extra = [] if stratify is None else [stratify]
     parts = train_test_split(*arrays, *extra, test_size=test_size, stratify=stratify, seed=seed)
     rest, test = parts[0::2], parts[1::2]
-    # The validation fraction of what remains after the test rows are gone.
-    second = val_size / (1.0 - test_size)
+    # The validation rows as a count of what remains after the test rows are gone.
+    n_rest = rest[0].shape[0]
+    second = min(max(1, int(round(val_size * arrays[0].shape[0]))), n_rest - 1)
     second_seed = None if seed is None else seed + 1
     parts = train_test_split(*rest, test_size=second, stratify=rest[-1] if extra else None, seed=second_seed)
     train, val = parts[0::2], parts[1::2]
