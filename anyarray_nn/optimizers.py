@@ -375,7 +375,10 @@ def clip_by_global_norm(grads, clip_norm, *, xp):
     for g in grads:
         part = xp.sum(g * g)
         total = part if total is None else total + part
-    scale = xp.clip(clip_norm / (xp.sqrt(total) + 1e-6), max=1.0)
+    ratio = clip_norm / (xp.sqrt(total) + 1e-6)
+    # minimum with a device array of ones: xp.clip would index with a boolean mask on some libraries,
+    # which waits for the device.
+    scale = xp.minimum(ratio, xp.ones_like(ratio))
     return [g * scale for g in grads]
 
 
