@@ -1,0 +1,77 @@
+"""What a learner reads while training: the dimension table and the progress lines."""
+
+import io
+
+import anyarray_nn as ann
+from anyarray_nn import training
+
+
+def _model():
+    return ann.Model(
+        [ann.Layer(4, 16, "relu", init="he"), ann.Layer(16, 8, "tanh"), ann.Layer(8, 3, "softmax")],
+        backend="numpy", seed=0,
+    )
+
+
+def test_summary_lists_every_shape_for_the_batch():
+    text = _model().summary(batch_size=32)
+    rows = {line.split()[0]: line for line in text.splitlines() if line.split() and line.split()[0] in "123"}
+    assert set(rows) == {"1", "2", "3"}
+    # W (n_in, n_out), b (n_out,), Z and A (m, n_out), parameters, activation and initializer per layer.
+    assert rows["1"].split() == ["1", "relu", "he/normal", "(4,", "16)", "(16,)", "(32,", "16)", "80"]
+    assert rows["2"].split() == ["2", "tanh", "xavier/normal", "(16,", "8)", "(8,)", "(32,", "8)", "136"]
+    assert rows["3"].split() == ["3", "softmax", "xavier/normal", "(8,", "3)", "(3,)", "(32,", "3)", "27"]
+    assert "X: (32, 4)" in text
+    assert "Total parameters: 243" in text
+    assert _model().n_params == 243
+
+
+def _fit(verbose, batch_size=16, epochs=4):
+    X, y = ann.datasets.load_iris()
+    X = (X - X.mean(axis=0)) / X.std(axis=0)
+    model = _model()
+    return model, model.fit(
+        X[:120], y[:120], ann.Solver(learning_rate=0.05),
+        ann.Settings(epochs=epochs, batch_size=batch_size, verbose=verbose), validation_data=(X[120:], y[120:]),
+    )
+
+
+def test_progress_lines(capsys):
+    _fit(verbose=2)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == 4
+    for epoch, line in enumerate(lines, start=1):
+        assert line.startswith(f"epoch {epoch}/4")
+        for field in ("loss", "acc", "val_loss", "val_acc", "s/epoch", "elapsed", "ETA"):
+            assert field in line
+
+
+def test_progress_is_silenced(capsys):
+    _fit(verbose=0)
+    assert capsys.readouterr().out == ""
+
+
+def test_progress_prints_about_twenty_lines():
+    stream = io.StringIO()
+    progress = training._Progress(200, verbose=1, stream=stream)
+    history = training.History()
+    for epoch in range(1, 201):
+        history.loss.append(1.0 / epoch)
+        history.epoch_time.append(0.01)
+        progress.epoch(epoch, history)
+    lines = stream.getvalue().splitlines()
+    assert 20 <= len(lines) <= 22
+    assert lines[-1].startswith("epoch 200/200") and "ETA 0.0s" in lines[-1]
+
+
+def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
+    """The device is read once per epoch, however many batches the epoch has."""
+    calls = []
+    real = ann.Backend.to_numpy
+    monkeypatch.setattr(ann.Backend, "to_numpy", lambda self, x: calls.append(1) or real(self, x))
+    counts = []
+    for batch_size in (120, 4):  # 1 and 30 batches per epoch
+        calls.clear()
+        _fit(verbose=1, batch_size=batch_size, epochs=3)
+        counts.append(len(calls))
+    assert counts[0] == counts[1] > 0
