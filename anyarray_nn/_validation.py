@@ -74,16 +74,21 @@ def _check_finite_host(arr, name):
 
 def _to_backend(arr, backend, name):
     """``arr`` (host, already checked) on the backend; values beyond the backend dtype's range are refused."""
-    out = backend.asarray(arr)
+    with np.errstate(over="ignore"):  # an overflowing cast is reported below, by name
+        out = backend.asarray(arr)
     if arr.dtype.kind == "f" and arr.dtype.itemsize > np.dtype(backend.dtype_name).itemsize:
         bad = _count_nonfinite(out, backend.xp)
         if bad:
-            limit = float(np.finfo(backend.dtype_name).max)
-            raise ValueError(
-                f"`{name}` has {bad} value(s) beyond the range of {backend.dtype_name} (about +-{limit:.3g}); "
-                f"rescale it or use dtype='float64'."
-            )
+            raise _range_error(name, bad, backend.dtype_name)
     return out
+
+
+def _range_error(name, bad, dtype_name):
+    limit = float(np.finfo(dtype_name).max)
+    return ValueError(
+        f"`{name}` has {bad} value(s) beyond the range of {dtype_name} (about +-{limit:.3g}); "
+        f"rescale it or use dtype='float64'."
+    )
 
 
 def check_X(X, backend, n_features, name="X"):
@@ -106,15 +111,13 @@ def check_X(X, backend, n_features, name="X"):
         if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"`{name}` must hold numbers (bool, int or float), got dtype {X.dtype}.")
         _check_shape(tuple(X.shape), n_features, name)
-        Xd = backend.asarray(X)
+        with np.errstate(over="ignore"):  # an overflowing cast is reported below, by name
+            Xd = backend.asarray(X)
         bad = _count_nonfinite(Xd, xp)
         if bad:
-            narrowed = X.dtype != Xd.dtype
-            raise ValueError(
-                f"`{name}` contains {bad} NaN or infinite value(s)"
-                + (f" (counted after conversion to {backend.dtype_name})" if narrowed else "")
-                + "; clean or impute them first."
-            )
+            if X.dtype != Xd.dtype and _count_nonfinite(X, xp) == 0:
+                raise _range_error(name, bad, backend.dtype_name)
+            raise ValueError(f"`{name}` contains {bad} NaN or infinite value(s); clean or impute them first.")
         return Xd
     arr = _host_numeric(X, name)
     _check_shape(arr.shape, n_features, name)
