@@ -46,7 +46,7 @@ def _history_dict(history):
     raise TypeError(f"`history` must be a History (from model.fit) or a dict of lists, got {type(history).__name__}.")
 
 
-def plot_history(history, path, title=None, figsize=(10.0, 4.0)):
+def plot_history(history, path, title=None, figsize=None):
     """Loss per epoch (training and validation) and, for classifiers, accuracy per epoch.
 
     Parameters
@@ -56,8 +56,9 @@ def plot_history(history, path, title=None, figsize=(10.0, 4.0)):
     path : str or path-like
         Where the PNG goes; missing folders are created.
     title : str, optional
-    figsize : (float, float), default (10, 4)
-        Inches; the PNG is ``figsize * 100`` pixels.
+    figsize : (float, float), optional
+        Inches; the PNG is ``figsize * 100`` pixels. Default (10, 4) with the accuracy panel, (6, 4)
+        without.
 
     Returns
     -------
@@ -69,6 +70,8 @@ def plot_history(history, path, title=None, figsize=(10.0, 4.0)):
     if not h.get("loss"):
         raise ValueError("`history` has no recorded epochs; fit the model first.")
     has_acc = bool(h.get("accuracy"))
+    if figsize is None:
+        figsize = (10.0, 4.0) if has_acc else (6.0, 4.0)
     fig = Figure(figsize=figsize)
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
     epochs = np.arange(1, len(h["loss"]) + 1)
