@@ -1,0 +1,334 @@
+"""Shared pieces of the benchmark scripts: the machine report, the backends present, timing, output.
+
+Every script prints a table, writes its figures with the machine report to ``benchmarks/results/<name>.json``
+and, when matplotlib is installed, a plot beside it.
+"""
+
+from __future__ import annotations
+
+import datetime
+import importlib
+import importlib.util
+import json
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+
+# Run from a checkout without installing: the package next to this folder.
+if importlib.util.find_spec("anyarray_nn") is None:
+    sys.path.insert(0, str(ROOT))
+
+import anyarray_nn as ann  # noqa: E402
+
+# Variables that make OpenBLAS pick an older kernel (or a wrong cache size) than the CPU supports.
+OPENBLAS_VARIABLES = ("OPENBLAS_CORETYPE", "OPENBLAS_L2_SIZE")
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+ARCHITECTURE = (784, 512, 256, 10)
+
+
+# --------------------------------------------------------------------------------------------------
+# the machine
+def cpu_model():
+    """The CPU's model name as the operating system reports it."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _version(module):
+    if importlib.util.find_spec(module) is None:
+        return None
+    try:
+        return str(getattr(importlib.import_module(module), "__version__", "?"))
+    except Exception as exc:  # an installed but broken library is reported, not fatal
+        return f"broken ({type(exc).__name__})"
+
+
+def blas_info():
+    """Which BLAS libraries are loaded, their kernel (architecture) and thread count (threadpoolctl)."""
+    try:
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return [{"note": "threadpoolctl is not installed (pip install threadpoolctl)"}]
+    keep = ("user_api", "internal_api", "version", "architecture", "threading_layer", "num_threads", "prefix")
+    rows = []
+    for entry in threadpool_info():
+        row = {k: entry[k] for k in keep if k in entry}
+        row["library"] = os.path.basename(entry.get("filepath", ""))
+        rows.append(row)
+    return rows
+
+
+def gpu_names():
+    names = []
+    cupy = cupy_reason() is None
+    if cupy:
+        import cupy as cp
+
+        for i in range(cp.cuda.runtime.getDeviceCount()):
+            names.append(cp.cuda.runtime.getDeviceProperties(i)["name"].decode())
+    elif torch_cuda_reason() is None:
+        import torch
+
+        names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
+    return names
+
+
+def machine_info():
+    """Everything a reader needs to judge the figures: CPU, cores, load, libraries, BLAS, environment."""
+    info = {
+        "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
+        "cpu": cpu_model(),
+        "logical_cores": os.cpu_count(),
+        "cores_usable": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "gpus": gpu_names(),
+        "versions": {
+            name: _version(name)
+            for name in ("anyarray_nn", "numpy", "array_api_compat", "torch", "cupy", "sklearn", "threadpoolctl")
+        },
+        "blas": blas_info(),
+        "environment": {k: os.environ[k] for k in OPENBLAS_VARIABLES + THREAD_VARIABLES if k in os.environ},
+    }
+    if importlib.util.find_spec("torch") is not None:
+        import torch
+
+        info["torch_threads"] = torch.get_num_threads()
+        info["torch_blas"] = "mkl" if torch.backends.mkl.is_available() else "other"
+    return info
+
+
+def machine_notes(info):
+    """Warnings a reader should see next to the figures."""
+    notes = []
+    forced = {k: v for k, v in info["environment"].items() if k in OPENBLAS_VARIABLES}
+    if forced:
+        setting = ", ".join(f"{k}={v}" for k, v in forced.items())
+        notes.append(
+            f"{setting} is set: OpenBLAS may use an older kernel than this CPU supports, and NumPy's matrix "
+            f"products can be much slower. For the reference figures run: "
+            f"env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python {' '.join(sys.argv)}"
+        )
+    load = info.get("load_average_1min")
+    if load is not None and info["cores_usable"] and load > 0.5 * info["cores_usable"]:
+        notes.append(
+            f"load average {load:.2f} on {info['cores_usable']} cores at the start: other processes share "
+            f"this machine, so the timings are noisy"
+        )
+    return notes
+
+
+def print_machine(info):
+    v = info["versions"]
+    print(f"machine : {info['cpu']}, {info['cores_usable']} usable cores ({info['logical_cores']} logical), {info['platform']}")
+    if info["gpus"]:
+        print(f"gpus    : {', '.join(info['gpus'])}")
+    print("versions: " + ", ".join(f"{k} {val}" for k, val in v.items() if val is not None))
+    for row in info["blas"]:
+        if "note" in row:
+            print(f"blas    : {row['note']}")
+            continue
+        print(
+            f"blas    : {row.get('internal_api')} {row.get('version')} kernel={row.get('architecture')} "
+            f"threads={row.get('num_threads')} ({row.get('library')})"
+        )
+    if "torch_threads" in info:
+        print(f"torch   : {info['torch_threads']} threads, CPU BLAS {info['torch_blas']}")
+    env = info["environment"]
+    print("env     : " + (", ".join(f"{k}={val}" for k, val in env.items()) if env else "no BLAS/thread variables set"))
+    for note in machine_notes(info):
+        print(f"NOTE    : {note}")
+    print()
+
+
+# --------------------------------------------------------------------------------------------------
+# backends
+def cupy_reason():
+    """None when CuPy can run on a GPU here, else why not."""
+    if importlib.util.find_spec("cupy") is None:
+        return "cupy is not installed"
+    try:
+        import cupy
+
+        if cupy.cuda.runtime.getDeviceCount() == 0:
+            return "no CUDA device"
+    except Exception as exc:  # a missing driver or a broken install both mean no GPU
+        return f"no usable CUDA device ({type(exc).__name__})"
+    return None
+
+
+def torch_reason():
+    return None if importlib.util.find_spec("torch") is not None else "torch is not installed"
+
+
+def torch_cuda_reason():
+    if torch_reason() is not None:
+        return torch_reason()
+    import torch
+
+    return None if torch.cuda.is_available() else "torch sees no CUDA device"
+
+
+# (label, backend name, device, reason it is missing or None)
+def backend_cases(wanted=None):
+    cases = [
+        ("numpy", "numpy", None, None),
+        ("torch-cpu", "torch", "cpu", torch_reason()),
+        ("cupy", "cupy", None, cupy_reason()),
+        ("torch-cuda", "torch", "cuda", torch_cuda_reason()),
+    ]
+    if wanted:
+        unknown = set(wanted) - {c[0] for c in cases}
+        if unknown:
+            raise SystemExit(f"unknown backend(s) {sorted(unknown)}; expected some of {[c[0] for c in cases]}")
+        cases = [c for c in cases if c[0] in wanted]
+    present = []
+    for label, name, device, reason in cases:
+        if reason is None:
+            present.append((label, name, device))
+        else:
+            print(f"skipped : {label}: {reason}")
+    return present
+
+
+# --------------------------------------------------------------------------------------------------
+# the network and the data
+def synthetic_data(n, n_features=784, n_classes=10, seed=0):
+    """A learnable float32 classification set: class centres plus noise. ``(X, labels)`` on the host."""
+    rng = np.random.default_rng(seed)
+    centres = rng.standard_normal((n_classes, n_features), dtype=np.float32)
+    labels = rng.integers(0, n_classes, size=n)
+    X = np.empty((n, n_features), dtype=np.float32)
+    step = 65536  # chunks keep the float64-free generation within a small temporary
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        X[start:stop] = rng.standard_normal((stop - start, n_features), dtype=np.float32)
+        X[start:stop] += 0.5 * centres[labels[start:stop]]
+    return X, labels
+
+
+def mlp_layers(sizes=ARCHITECTURE):
+    """ReLU hidden layers and a softmax output: ``784-512-256-10`` by default."""
+    hidden = [ann.Layer(a, b, "relu") for a, b in zip(sizes[:-2], sizes[1:-1])]
+    return hidden + [ann.Layer(sizes[-2], sizes[-1], "softmax")]
+
+
+def one_hot(labels, n_classes):
+    out = np.zeros((labels.shape[0], n_classes), dtype=np.float32)
+    out[np.arange(labels.shape[0]), labels] = 1.0
+    return out
+
+
+def matmul_shapes(sizes, batch):
+    """The matrix products of one training step on ``batch`` rows: ``[(name, (m, k), (k, n)), ...]``.
+
+    Forward ``A_{l-1} @ W_l``; backward ``A_{l-1}^T @ G_l`` (weight gradient) for every layer and
+    ``G_l @ W_l^T`` (gradient for the layer below) for every layer but the first, whose input needs none.
+    """
+    shapes = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:])):
+        shapes.append((f"forward {i + 1}", (batch, a), (a, b)))
+    for i in range(len(sizes) - 2, -1, -1):
+        a, b = sizes[i], sizes[i + 1]
+        shapes.append((f"grad_W {i + 1}", (a, batch), (batch, b)))
+        if i > 0:
+            shapes.append((f"grad_A {i}", (batch, b), (b, a)))
+    return shapes
+
+
+def epoch_flops(sizes, n):
+    """Floating-point operations of the matrix products of one epoch over ``n`` samples."""
+    return sum(2 * m * k * p for _, (m, k), (_, p) in matmul_shapes(sizes, n))
+
+
+# --------------------------------------------------------------------------------------------------
+# timing
+def timed(fn, sync, repeat, warmup=1):
+    """Seconds of ``repeat`` calls of ``fn`` after ``warmup`` untimed ones, each between two ``sync()``."""
+    for _ in range(warmup):
+        fn()
+    sync()
+    times = []
+    for _ in range(repeat):
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def summary(times):
+    return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
+
+
+def ratio(a, b):
+    return a / b if b else math.nan
+
+
+# --------------------------------------------------------------------------------------------------
+# output
+def table(headers, rows):
+    """A plain text table; numbers formatted by the caller."""
+    cells = [[str(c) for c in headers]] + [[str(c) for c in row] for row in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(cells[0], widths))]
+    lines.append("  ".join("-" * w for w in widths))
+    lines += ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells[1:]]
+    return "\n".join(lines)
+
+
+def markdown_table(headers, rows):
+    lines = ["| " + " | ".join(str(h) for h in headers) + " |", "|" + "|".join("---:" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def write_json(name, payload, out_dir=None):
+    out = Path(out_dir) if out_dir else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    print(f"wrote   : {path}")
+    return path
+
+
+def pyplot():
+    """matplotlib's pyplot on a file-only backend, or None when matplotlib is not installed."""
+    if importlib.util.find_spec("matplotlib") is None:
+        print("skipped : plot (matplotlib is not installed)")
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_figure(fig, name, out_dir=None):
+    out = Path(out_dir) if out_dir else RESULTS
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"{name}.png"
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    print(f"wrote   : {path}")
+    return path

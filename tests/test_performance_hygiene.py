@@ -1,0 +1,192 @@
+"""What keeps an epoch close to the cost of its matrix products, checked without a clock.
+
+* float32 stays float32: every input, activation, loss, gradient and parameter of the batch loop keeps
+  the model's dtype (a stray float64 doubles the memory traffic and, on GPUs, the time);
+* one host read per epoch: nothing in the batch loop waits for the device (``float``, ``bool``, ``int``
+  or a copy to NumPy), counted on array_api_strict's arrays, whose conversions can be intercepted, and
+  through ``Backend.to_numpy`` on every backend;
+* no work that is not needed: no dropout masks without dropout, one shuffled index per epoch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import anyarray_nn as ann
+from anyarray_nn.backend import Backend
+
+# Conversions of an array to a Python scalar: each one waits for the device.
+SCALAR_CONVERSIONS = ("__float__", "__bool__", "__int__", "__index__", "__complex__")
+
+
+def _data(n=40, n_features=5, n_classes=3, seed=0):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, n_features))
+    y = rng.integers(0, n_classes, size=n)
+    return X, y
+
+
+def _model(bk, n_features=5, n_classes=3):
+    return bk.model([ann.Layer(n_features, 8, "relu"), ann.Layer(8, 6, "tanh"), ann.Layer(6, n_classes, "softmax")])
+
+
+class _DtypeSpy(ann.optimizers.SGD):
+    """SGD that records the dtype of every parameter and gradient it is given."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+        self.steps = 0
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        self.steps += 1
+        self.seen += [a.dtype for a in list(params) + list(grads)]
+        params, state = super().step(params, grads, state, learning_rate, xp=xp)
+        self.seen += [a.dtype for a in params]
+        return params, state
+
+
+@pytest.mark.parametrize(
+    "regularization", [None, ann.Regularization("l2", lam=1e-3, dropout=0.25)], ids=["plain", "l2-dropout"]
+)
+def test_training_keeps_the_model_dtype(bk, regularization):
+    X, y = _data()
+    model = _model(bk)
+    seen = []
+    forward, backward = model._forward, model._backward
+
+    def spy_forward(Xb, dropout=0.0):
+        cache = forward(Xb, dropout)
+        seen.extend(a.dtype for pair in cache for a in pair)
+        seen.extend(a.dtype for a in cache.inputs)
+        seen.extend(m.dtype for m in cache.masks if m is not None)
+        return cache
+
+    def spy_backward(cache, Tb, loss, reg):
+        seen.append(Tb.dtype)
+        value, grads_W, grads_b = backward(cache, Tb, loss, reg)
+        seen.extend(a.dtype for a in [value, *grads_W, *grads_b])
+        return value, grads_W, grads_b
+
+    model._forward, model._backward = spy_forward, spy_backward
+    optimizer = _DtypeSpy()
+    solver = ann.Solver(optimizer=optimizer, learning_rate=0.05, regularization=regularization)
+    model.fit(X, y, solver, ann.Settings(epochs=2, batch_size=16, verbose=0), validation_data=(X, y))
+
+    assert optimizer.steps == 2 * 3  # 40 samples in batches of 16: 3 steps per epoch
+    dtype = model.backend.dtype
+    assert len(seen) > 2 * 3 * 10
+    for where, dtypes in (("the batch loop", seen), ("the optimizer", optimizer.seen)):
+        stray = {str(d) for d in dtypes if d != dtype}
+        assert not stray, f"{where} saw dtypes {stray}; expected only {bk.dtype}"
+    assert all(p.dtype == dtype for p in model.parameters())
+
+
+def _count_host_reads(monkeypatch, model):
+    """A dict whose ``"n"`` counts host reads: ``Backend.to_numpy`` calls and scalar conversions."""
+    counter = {"n": 0}
+    to_numpy = Backend.to_numpy
+
+    def counting_to_numpy(self, x):
+        counter["n"] += 1
+        return to_numpy(self, x)
+
+    monkeypatch.setattr(Backend, "to_numpy", counting_to_numpy)
+    if model.backend.name == "array_api_strict":
+        array_type = type(model.xp.asarray(0.0))
+        for name in SCALAR_CONVERSIONS:
+            original = getattr(array_type, name)
+
+            def counting(self, *args, _original=original, **kwargs):
+                counter["n"] += 1
+                return _original(self, *args, **kwargs)
+
+            monkeypatch.setattr(array_type, name, counting)
+    return counter
+
+
+def _reads_of_fit(monkeypatch, bk, epochs, batch_size, validation=False):
+    X, y = _data()
+    model = _model(bk)
+    Xd, yd = model.backend.asarray(X), model.backend.asarray(y, dtype=model.xp.int64)
+    solver = ann.Solver(learning_rate=0.05)
+    settings = ann.Settings(epochs=epochs, batch_size=batch_size, verbose=0)
+    val = (Xd, yd) if validation else None
+    with monkeypatch.context() as m:
+        counter = _count_host_reads(m, model)
+        model.fit(Xd, yd, solver, settings, validation_data=val)
+    return counter["n"]
+
+
+@pytest.mark.parametrize("validation", [False, True], ids=["train", "train+validation"])
+def test_one_host_read_per_epoch(bk, monkeypatch, validation):
+    one = _reads_of_fit(monkeypatch, bk, epochs=1, batch_size=4, validation=validation)
+    three = _reads_of_fit(monkeypatch, bk, epochs=3, batch_size=4, validation=validation)
+    assert three - one == 2, f"{three - one} host reads for 2 more epochs (of 10 batches each); expected 2"
+    # Ten times fewer batches, the same reads: nothing is read per batch.
+    assert _reads_of_fit(monkeypatch, bk, epochs=3, batch_size=40, validation=validation) == three
+
+
+def test_strict_counter_sees_a_host_read(monkeypatch):
+    """The counter of the test above notices a scalar conversion (it would not pass vacuously)."""
+    pytest.importorskip("array_api_strict")
+    model = ann.Model([ann.Layer(2, 1, "sigmoid")], backend="array_api_strict", device="device1", seed=0)
+    counter = _count_host_reads(monkeypatch, model)
+    x = model.xp.sum(model.layers[0].W)
+    float(x)
+    bool(x > 0)
+    model.backend.to_numpy(x)
+    assert counter["n"] == 3
+
+
+def test_no_dropout_masks_without_dropout(bk, monkeypatch):
+    X, y = _data()
+    calls = {"masks": 0, "permutations": 0}
+    mask, permutation = Backend.dropout_mask, Backend.permutation
+
+    def counting_mask(self, shape, rate):
+        calls["masks"] += 1
+        return mask(self, shape, rate)
+
+    def counting_permutation(self, n):
+        calls["permutations"] += 1
+        return permutation(self, n)
+
+    monkeypatch.setattr(Backend, "dropout_mask", counting_mask)
+    monkeypatch.setattr(Backend, "permutation", counting_permutation)
+    model = _model(bk)
+    model.fit(X, y, ann.Solver(learning_rate=0.05), ann.Settings(epochs=2, batch_size=8, verbose=0))
+    assert calls == {"masks": 0, "permutations": 2}  # one shuffled index per epoch, taken from on the device
+    model.fit(
+        X, y, ann.Solver(learning_rate=0.05, regularization=ann.Regularization(dropout=0.5)),
+        ann.Settings(epochs=1, batch_size=8, verbose=0),
+    )
+    assert calls["masks"] == 5 * 2  # the counter works: 5 batches, 2 hidden layers
+
+
+def test_no_cuda_synchronization_in_the_batch_loop(monkeypatch):
+    """On a CUDA device torch itself reports every synchronization; one per epoch is allowed."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("torch sees no CUDA device")
+    import warnings
+
+    X, y = _data()
+
+    def syncs(epochs):
+        model = ann.Model(
+            [ann.Layer(5, 8, "relu"), ann.Layer(8, 3, "softmax")], backend="torch", device="cuda", seed=0
+        )
+        Xd = model.backend.asarray(X)
+        yd = model.backend.asarray(y, dtype=torch.int64)
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                model.fit(Xd, yd, ann.Solver(learning_rate=0.05), ann.Settings(epochs=epochs, batch_size=4, verbose=0))
+        finally:
+            torch.cuda.set_sync_debug_mode(0)
+        return sum("synchroniz" in str(w.message) for w in caught)
+
+    assert syncs(3) - syncs(1) == 2
