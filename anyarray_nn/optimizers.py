@@ -16,7 +16,7 @@ the update would silently promote float32 weights to float64, and bias correctio
 
 Where the array library allows it (NumPy, CuPy, torch, array_api_strict), parameters and state are
 updated in place, which saves one allocation per array and step; immutable arrays (JAX) get new arrays.
-The files are ordered from the simplest optimizer to the most elaborate. In the update rules below
+The classes below go from the simplest optimizer to the most elaborate. In the update rules below
 ``g`` is the gradient, ``lr`` the learning rate, ``t`` the step number (1 on the first step), and the
 arithmetic is elementwise.
 """

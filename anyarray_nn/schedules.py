@@ -71,7 +71,8 @@ class Schedule:
         self.reset()
         for key, value in state.items():
             if key not in self.state_dict():
-                raise ValueError(f"Unknown key {key!r} in the state of {type(self).__name__}; expected {list(self.state_dict())}.")
+                expected = list(self.state_dict())
+                raise ValueError(f"Unknown key {key!r} in the state of {type(self).__name__}; expected {expected}.")
             setattr(self, key, value)
 
     def get_config(self):
@@ -269,7 +270,12 @@ class ReduceOnPlateau(Schedule):
 
 
 _REGISTRY = {cls.name: cls for cls in (Constant, StepDecay, ExponentialDecay, Cosine, ReduceOnPlateau)}
-_ALIASES = {"step_decay": "step", "exponential_decay": "exponential", "reduce_on_plateau": "plateau", "cosine_annealing": "cosine"}
+_ALIASES = {
+    "step_decay": "step",
+    "exponential_decay": "exponential",
+    "reduce_on_plateau": "plateau",
+    "cosine_annealing": "cosine",
+}
 
 
 def names():
