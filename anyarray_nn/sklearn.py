@@ -35,6 +35,7 @@ import warnings
 try:
     from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
     from sklearn.exceptions import ConvergenceWarning
+    from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.utils import check_random_state
     from sklearn.utils.multiclass import check_classification_targets
@@ -133,6 +134,8 @@ class _BaseMLP(BaseEstimator):
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
+        init=None,
+        init_distribution="normal",
         solver="adam",
         alpha=0.0001,
         penalty="l2",
@@ -155,6 +158,8 @@ class _BaseMLP(BaseEstimator):
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
+        self.init = init
+        self.init_distribution = init_distribution
         self.solver = solver
         self.alpha = alpha
         self.penalty = penalty
@@ -292,7 +297,7 @@ class _BaseMLP(BaseEstimator):
         """Raise unless the non-NumPy array ``X`` belongs to ``backend``'s library."""
         if not backend.owns(X):
             raise ValueError(
-                f"`{argname}` is a {_library_name(X)} array, but this {type(self).__name__} uses "
+                f"`{argname}` is an array of {_library_name(X)}, but this {type(self).__name__} uses "
                 f"backend={backend.name!r}. Fit with backend={_library_name(X)!r} to keep arrays on that "
                 f"library, or pass NumPy arrays."
             )
@@ -466,11 +471,20 @@ class _BaseMLP(BaseEstimator):
 
     def _build_model(self, params, seed):
         sizes = [self.n_features_in_, *params["hidden"]]
-        layers = [Layer(a, b, params["activation"]) for a, b in zip(sizes[:-1], sizes[1:])]
+        init, distribution = self.init, self.init_distribution
+        layers = [Layer(a, b, params["activation"], init=init, distribution=distribution) for a, b in zip(sizes[:-1], sizes[1:])]
         n_out, out_activation = self._output_layer()
-        layers.append(Layer(sizes[-1], n_out, out_activation))
+        layers.append(Layer(sizes[-1], n_out, out_activation, init=init, distribution=distribution))
         self.out_activation_ = out_activation
         return Model(layers, backend=self.backend, device=self.device, dtype=self.dtype, seed=seed)
+
+    def _score(self, X, y, sample_weight=None):
+        # scikit-learn's metrics would need array API dispatch for device arrays: compare on the host.
+        y_pred = self.predict(X)
+        y, y_pred = (to_numpy(a) if array_api_compat.is_array_api_obj(a) else a for a in (y, y_pred))
+        if sample_weight is not None and array_api_compat.is_array_api_obj(sample_weight):
+            sample_weight = to_numpy(sample_weight)
+        return float(self._metric(y, y_pred, sample_weight=sample_weight))
 
     def partial_fit(self, X, y, **kwargs):
         """One epoch over ``(X, y)``, continuing the network and optimizer state of earlier calls.
@@ -496,6 +510,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     activation : str, default "relu"
         Hidden-layer activation: scikit-learn's ``"identity"``, ``"logistic"``, ``"tanh"``, ``"relu"`` or
         any name of :func:`anyarray_nn.activations.names` except softmax.
+    init : str, optional
+        Weight initializer of every layer (``"he"``, ``"xavier"``, ``"lecun"``, ...; see
+        :mod:`anyarray_nn.initializers`). Default: He for ReLU-like activations, Xavier otherwise.
+        scikit-learn's MLP initializes like ``init="xavier", init_distribution="uniform"``.
+    init_distribution : {"normal", "uniform"}, default "normal"
+        Distribution of the initial weights (same variance either way).
     solver : str or Optimizer, default "adam"
         ``"adam"`` or ``"sgd"`` (scikit-learn's names; ``"sgd"`` is plain SGD here, while scikit-learn's
         adds Nesterov momentum 0.9: pass ``"nesterov"`` for that), any name of
@@ -569,6 +589,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
     """
 
     _y_validation = {"multi_output": False}
+    _metric = staticmethod(accuracy_score)
 
     def _check_y(self, y):
         return column_or_1d(np.asarray(y), warn=True)
@@ -616,6 +637,10 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         if not hasattr(self, "model_") and classes is None:
             raise ValueError("`classes` must be passed on the first call to partial_fit.")
         return self._fit(X, y, incremental=True, classes=classes)
+
+    def score(self, X, y, sample_weight=None):
+        """Mean accuracy of ``predict(X)`` against ``y`` (arrays of any backend), a Python float."""
+        return self._score(X, y, sample_weight)
 
     def decision_function(self, X):
         """Scores before the output activation: logits.
@@ -678,6 +703,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     """
 
     _y_validation = {"multi_output": True, "y_numeric": True}
+    _metric = staticmethod(r2_score)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -701,6 +727,10 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         elif k != self.n_outputs_:
             raise ValueError(f"`y` has {k} output(s), but the network was built for {self.n_outputs_}.")
         return y.astype(np.float64, copy=False)
+
+    def score(self, X, y, sample_weight=None):
+        """R² of ``predict(X)`` against ``y`` (arrays of any backend), a Python float."""
+        return self._score(X, y, sample_weight)
 
     def predict(self, X):
         """Predicted values, shape (n_samples,) or (n_samples, n_outputs) like the ``y`` of fit."""

@@ -1,0 +1,286 @@
+"""scikit-learn estimators: scikit-learn's own estimator checks, pipelines, parity with its MLP, backends."""
+
+from __future__ import annotations
+
+import pickle
+import sys
+import warnings
+
+import array_api_compat
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+threadpoolctl = pytest.importorskip("threadpoolctl")
+threadpool_limits = threadpoolctl.threadpool_limits
+
+from sklearn.base import clone  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
+from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
+from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks  # noqa: E402
+
+import anyarray_nn as ann  # noqa: E402
+from anyarray_nn.sklearn import MLPClassifier, MLPRegressor  # noqa: E402
+
+pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    # Small matrices: extra BLAS threads only contend with each other (and with parallel test runs).
+    with threadpool_limits(1):
+        yield
+
+
+def _expected_failures(estimator):
+    if isinstance(estimator, MLPRegressor) and estimator.dtype == "float32":
+        return {
+            "check_regressor_multioutput": "the default float32 model predicts float32; the check wants float64 "
+            "(dtype='float64' passes it)"
+        }
+    return {}
+
+
+# Small networks and few epochs keep the checks fast; float64 for the checks of numerical equality.
+@parametrize_with_checks(
+    [
+        MLPClassifier((8,), learning_rate_init=0.05, max_iter=30, dtype="float64", random_state=0),
+        MLPRegressor((8,), learning_rate_init=0.05, max_iter=50, dtype="float64", random_state=0),
+        MLPClassifier((8,), learning_rate_init=0.05, max_iter=30, random_state=0),
+        MLPRegressor((8,), learning_rate_init=0.05, max_iter=50, random_state=0),
+    ],
+    expected_failed_checks=_expected_failures,
+)
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+def test_import_error_names_the_extra(monkeypatch):
+    for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
+        monkeypatch.setitem(sys.modules, name, None)
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.delitem(sys.modules, "anyarray_nn.sklearn")
+    with pytest.raises(ImportError, match=r'pip install "anyarray-nn\[sklearn\]"'):
+        import anyarray_nn.sklearn  # noqa: F401
+
+
+# ------------------------------------------------------------------------------------------------------
+# data
+def _split(loader, seed=0):
+    X, y = loader(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=seed, stratify=y)
+    scaler = StandardScaler().fit(X_train)
+    return scaler.transform(X_train), scaler.transform(X_test), y_train, y_test
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return _split(load_digits)
+
+
+def test_pipeline_in_grid_search_on_digits():
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.3, random_state=0, stratify=y)
+    pipe = make_pipeline(StandardScaler(), MLPClassifier((16,), learning_rate_init=0.01, max_iter=20, random_state=0))
+    grid = {"mlpclassifier__hidden_layer_sizes": [(16,), (32,)], "mlpclassifier__alpha": [1e-4, 1e-1]}
+    search = GridSearchCV(pipe, grid, cv=3).fit(X_train, y_train)
+    assert len(search.cv_results_["params"]) == 4
+    assert np.all(np.isfinite(search.cv_results_["mean_test_score"]))
+    assert search.best_score_ > 0.9
+    assert search.score(X_test, y_test) > 0.9
+    assert search.best_estimator_[-1].model_.n_features == 64
+
+
+@pytest.mark.parametrize("loader", [load_digits, load_breast_cancer], ids=["digits", "breast_cancer"])
+def test_accuracy_within_one_point_of_sklearn(loader):
+    # Same split, same settings; the mean over three seeds of each estimator's test accuracy.
+    X_train, X_test, y_train, y_test = _split(loader)
+    settings = dict(hidden_layer_sizes=(64,), solver="adam", learning_rate_init=1e-3, alpha=1e-4, max_iter=200)
+    ours, theirs = [], []
+    for seed in range(3):
+        ours.append(MLPClassifier(**settings, random_state=seed).fit(X_train, y_train).score(X_test, y_test))
+        theirs.append(SkMLPClassifier(**settings, random_state=seed).fit(X_train, y_train).score(X_test, y_test))
+    assert abs(np.mean(ours) - np.mean(theirs)) <= 0.01, (ours, theirs)
+    assert np.mean(ours) > 0.9
+
+
+# ------------------------------------------------------------------------------------------------------
+# labels, outputs, fitted attributes
+def test_string_labels_binary_has_one_sigmoid_unit(digits):
+    X_train, X_test, y_train, y_test = digits
+    names = np.where(y_train % 2 == 0, "even", "odd")
+    clf = MLPClassifier((16,), learning_rate_init=0.01, max_iter=30, random_state=0).fit(X_train, names)
+    assert clf.classes_.tolist() == ["even", "odd"]
+    assert clf.out_activation_ == "sigmoid" and clf.model_.n_outputs == 1
+    proba, scores, labels = clf.predict_proba(X_test), clf.decision_function(X_test), clf.predict(X_test)
+    assert proba.shape == (len(X_test), 2) and scores.shape == (len(X_test),)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-6)
+    assert np.array_equal(labels, np.where(scores > 0, "odd", "even"))
+    assert clf.score(X_test, np.where(y_test % 2 == 0, "even", "odd")) > 0.85
+
+
+def test_non_contiguous_labels_multiclass(digits):
+    X_train, X_test, y_train, y_test = digits
+    codes = np.array([-7, 3, 10, 11, 50, 51, 52, 99, 100, 1000])
+    clf = MLPClassifier((16,), learning_rate_init=0.01, max_iter=30, random_state=0).fit(X_train, codes[y_train])
+    assert clf.classes_.tolist() == sorted(codes.tolist())
+    assert clf.out_activation_ == "softmax" and clf.model_.n_outputs == 10
+    assert clf.n_features_in_ == 64 and clf.n_iter_ == len(clf.loss_curve_) > 0
+    assert clf.validation_loss_curve_ is None
+    assert isinstance(clf.model_, ann.Model)
+    scores = clf.decision_function(X_test)
+    assert scores.shape == (len(X_test), 10)
+    assert np.array_equal(clf.predict(X_test), clf.classes_[np.argmax(scores, axis=1)])
+    assert clf.score(X_test, codes[y_test]) > 0.9
+
+
+def test_one_class_and_regression_targets_are_refused():
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="at least 2 classes"):
+        MLPClassifier(max_iter=2).fit(X, np.zeros(20))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        MLPClassifier(max_iter=2).fit(X, X[:, 0])
+
+
+@pytest.mark.parametrize("shape", [(60,), (60, 1), (60, 3)])
+def test_regressor_output_shape_follows_y(shape):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(60, 4))
+    y = (X @ rng.normal(size=(4, 3)))[:, : (shape[1] if len(shape) == 2 else 1)].reshape(shape)
+    reg = MLPRegressor((16,), learning_rate_init=0.01, max_iter=200, dtype="float64", random_state=0).fit(X, y)
+    assert reg.predict(X).shape == shape
+    assert reg.n_outputs_ == (shape[1] if len(shape) == 2 else 1)
+    assert reg.score(X, y) > 0.9
+
+
+def test_partial_fit_needs_classes_then_continues(digits):
+    X_train, _, y_train, _ = digits
+    clf = MLPClassifier((16,), learning_rate_init=0.01, random_state=0)
+    with pytest.raises(ValueError, match="classes"):
+        clf.partial_fit(X_train, y_train)
+    clf.partial_fit(X_train[:200], y_train[:200], classes=np.arange(10))
+    for _ in range(9):
+        clf.partial_fit(X_train, y_train)
+    assert clf.n_iter_ == 10 and len(clf.loss_curve_) == 10
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    with pytest.raises(ValueError, match="not in `classes_`"):
+        clf.partial_fit(X_train[:5], np.array([0, 1, 2, 3, 42]))
+    with pytest.raises(ValueError, match="features"):
+        clf.partial_fit(X_train[:, :10], y_train)
+
+
+def test_early_stopping_records_validation_and_stops(digits):
+    X_train, _, y_train, _ = digits
+    clf = MLPClassifier(
+        (32,), learning_rate_init=0.01, max_iter=300, early_stopping=True, n_iter_no_change=5, random_state=0
+    ).fit(X_train, y_train)
+    assert clf.n_iter_ < 300
+    assert len(clf.validation_loss_curve_) == len(clf.loss_curve_) == clf.n_iter_
+    assert clf.best_validation_loss_ == min(clf.validation_loss_curve_) < clf.validation_loss_curve_[-1]
+    best_epoch = clf.validation_loss_curve_.index(clf.best_validation_loss_) + 1
+    assert clf.n_iter_ - best_epoch == 5
+    assert clf.model_.history_.best_epoch == best_epoch  # whose weights the model holds now
+
+
+def test_fit_is_reproducible_and_pickles(digits):
+    X_train, X_test, y_train, _ = digits
+    est = MLPClassifier((16,), max_iter=5, random_state=3, dropout=0.1)
+    a = est.fit(X_train, y_train).predict_proba(X_test)
+    b = clone(est).fit(X_train, y_train).predict_proba(X_test)
+    np.testing.assert_array_equal(a, b)
+    restored = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(restored.predict_proba(X_test), a)
+    restored.partial_fit(X_train, y_train)  # the optimizer state came along
+    assert restored.n_iter_ == est.n_iter_ + 1
+
+
+def test_penalties_dropout_and_learning_rates(digits):
+    X_train, X_test, y_train, y_test = digits
+    base = dict(hidden_layer_sizes=(16,), max_iter=30, learning_rate_init=0.01, random_state=0)
+    plain = MLPClassifier(**base, penalty="none").fit(X_train, y_train)
+    sparse = MLPClassifier(**base, penalty="l1", alpha=2.0).fit(X_train, y_train)
+    small = lambda est: np.mean(np.abs(ann.to_numpy(est.model_.layers[0].W)) < 1e-2)  # noqa: E731
+    assert small(sparse) > small(plain) + 0.2
+    for extra in (
+        dict(penalty="elasticnet", l1_ratio=0.3, alpha=1e-3),
+        dict(dropout=0.2),
+        dict(learning_rate="adaptive", solver="sgd", learning_rate_init=0.2),
+        dict(learning_rate=0.01, solver="momentum"),
+        dict(learning_rate="cosine"),
+    ):
+        clf = MLPClassifier(**{**base, **extra}).fit(X_train, y_train)
+        assert clf.score(X_test, y_test) > 0.8, extra
+
+
+@pytest.mark.parametrize(
+    "param, value",
+    [
+        ("hidden_layer_sizes", (10, 0)),
+        ("activation", "softmax"),
+        ("solver", "lbfgs"),
+        ("learning_rate", "invscaling"),
+        ("learning_rate_init", -1.0),
+        ("penalty", "l3"),
+        ("alpha", -1.0),
+        ("dropout", 1.0),
+        ("batch_size", 0),
+        ("max_iter", 0),
+    ],
+)
+def test_bad_parameters_name_themselves(param, value):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match=param):
+        MLPClassifier(**{param: value}).fit(X, np.arange(20) % 2)
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X, y = load_breast_cancer(return_X_y=True, as_frame=False)
+    frame = pd.DataFrame(StandardScaler().fit_transform(X[:, :4]), columns=["a", "b", "c", "d"])
+    clf = MLPClassifier((8,), max_iter=5, random_state=0).fit(frame, y)
+    assert clf.feature_names_in_.tolist() == ["a", "b", "c", "d"]
+    with pytest.warns(UserWarning, match="feature names"):
+        clf.predict(frame.to_numpy())
+
+
+# ------------------------------------------------------------------------------------------------------
+# backends: arrays of the estimator's backend in, the same backend out; NumPy in, NumPy out
+def test_backend_arrays_in_same_backend_out(bk):
+    backend = bk.make()
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(80, 4))
+    y = np.where(X[:, 0] + X[:, 1] > 0, 7, 2)
+    kwargs = dict(hidden_layer_sizes=(8,), learning_rate_init=0.05, max_iter=30, random_state=0)
+    kwargs.update(backend=bk.backend, device=bk.device, dtype=bk.dtype)
+    Xb, yb = bk.asarray(X), bk.asarray(y)
+    clf = MLPClassifier(**kwargs).fit(Xb, yb)
+    labels, proba, scores = clf.predict(Xb), clf.predict_proba(Xb), clf.decision_function(Xb)
+    for out in (labels, proba, scores):
+        assert backend.owns(out)
+        assert array_api_compat.device(out) == array_api_compat.device(Xb)
+    assert tuple(proba.shape) == (80, 2) and tuple(scores.shape) == (80,)
+    assert set(ann.to_numpy(labels).tolist()) <= {2, 7}
+    # NumPy in, NumPy out, with the same predictions.
+    numpy_labels = clf.predict(X)
+    assert isinstance(numpy_labels, np.ndarray)
+    np.testing.assert_array_equal(numpy_labels, ann.to_numpy(labels))
+    assert clf.score(Xb, yb) == clf.score(X, y) > 0.9
+
+    reg = MLPRegressor(**kwargs).fit(Xb, bk.asarray(X[:, :2]))
+    out = reg.predict(Xb)
+    assert backend.owns(out) and tuple(out.shape) == (80, 2)
+    assert isinstance(reg.predict(X), np.ndarray)
+
+
+def test_arrays_of_another_backend_are_refused():
+    torch = pytest.importorskip("torch")
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    with pytest.raises(ValueError, match="backend='torch'"):
+        MLPClassifier(max_iter=2).fit(torch.asarray(X), np.arange(20) % 2)
+    clf = MLPClassifier(max_iter=2).fit(X, np.arange(20) % 2)
+    with pytest.raises(ValueError, match="backend='torch'"):
+        clf.predict(torch.asarray(X))
