@@ -284,6 +284,95 @@ def ratio(a, b):
 
 
 # --------------------------------------------------------------------------------------------------
+# Each "runner" does one epoch per call and returns its seconds. The runners of a batch size are called
+# in turns (one repetition of each, then the next round), so that a machine shared with other work slows
+# them alike and the ratios stay meaningful.
+def library_runner(backend_name, device, X, labels, batch, learning_rate=0.01, sizes=ARCHITECTURE):
+    """One epoch of ``Model.fit`` per call; the seconds come from ``History.epoch_time``.
+
+    That clock is read after the epoch's one host read, which waits for the device; the wall time of
+    the whole ``fit`` call (its input checks included), between two ``Backend.synchronize()``, is
+    kept as well.
+    """
+    model = ann.Model(mlp_layers(sizes), backend=backend_name, device=device, dtype="float32", seed=0)
+    backend = model.backend
+    Xd = backend.asarray(X)  # on the device once, outside the timing, as a user would keep it
+    solver = ann.Solver(loss="crossentropy", optimizer="sgd", learning_rate=learning_rate)
+    settings = ann.Settings(epochs=1, batch_size=batch, verbose=0)
+    record = {"wall": [], "loss": [], "accuracy": []}
+
+    def epoch():
+        backend.synchronize()
+        t0 = time.perf_counter()
+        history = model.fit(Xd, labels, solver=solver, settings=settings)  # the same Solver: a warm start
+        backend.synchronize()
+        record["wall"].append(time.perf_counter() - t0)
+        record["loss"] += history.loss
+        record["accuracy"] += history.accuracy
+        return history.epoch_time[-1]
+
+    return epoch, backend, Xd, record
+
+
+def synced(fn, sync):
+    def run():
+        sync()
+        t0 = time.perf_counter()
+        fn()
+        sync()
+        return time.perf_counter() - t0
+
+    return run
+
+
+def measure_in_turns(runners, repeat, warmup):
+    """``{name: [seconds, ...]}``: ``warmup`` untimed rounds, then ``repeat`` timed rounds of every runner."""
+    for _ in range(warmup):
+        for run in runners.values():
+            run()
+    times = {name: [] for name in runners}
+    for _ in range(repeat):
+        for name, run in runners.items():
+            times[name].append(run())
+    return times
+
+
+def floor_fn(backend, X, sizes, batch):
+    """A function doing exactly the matrix products of one epoch on ``backend``, and nothing else."""
+    n = X.shape[0]
+    rng = np.random.default_rng(1)
+    Ws = [backend.asarray(rng.standard_normal((a, b), dtype=np.float32) * 0.05) for a, b in zip(sizes[:-1], sizes[1:])]
+
+    def operands(m):
+        # Inputs of each layer (A_0 = a slice of X) and output gradients G_l, already on the device.
+        A = [None] + [backend.asarray(rng.standard_normal((m, s), dtype=np.float32)) for s in sizes[1:-1]]
+        G = [backend.asarray(rng.standard_normal((m, s), dtype=np.float32)) for s in sizes[1:]]
+        return A, G
+
+    full = operands(batch)
+    last = n % batch
+    tail = operands(last) if last else None
+    starts = list(range(0, n, batch))
+    L = len(Ws)
+
+    def epoch():
+        out = None
+        for start in starts:
+            m = min(batch, n - start)
+            A, G = full if m == batch else tail
+            A = [X[start : start + m, :]] + A[1:]
+            for i in range(L):  # forward
+                out = A[i] @ Ws[i]
+            for i in range(L - 1, -1, -1):  # backward: weight gradient, then the gradient for the layer below
+                out = A[i].T @ G[i]
+                if i > 0:
+                    out = G[i] @ Ws[i].T
+        return out
+
+    return epoch
+
+
+# --------------------------------------------------------------------------------------------------
 # output
 def table(headers, rows):
     """A plain text table; numbers formatted by the caller."""
