@@ -58,8 +58,6 @@ from .training import EarlyStopping, Settings, Solver
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
-# scikit-learn's solver names and what they mean here.
-_SOLVERS = {"adam": "adam", "sgd": "sgd"}
 _PENALTIES = ("none", "l1", "l2", "elasticnet")
 # Rows per chunk in decision_function, as in Model.predict_proba.
 _CHUNK = 8192
@@ -83,8 +81,7 @@ def _is_sparse(X):
 
 
 def _library_name(X):
-    module = type(X).__module__.split(".")[0]
-    return {"array_api_strict": "array_api_strict"}.get(module, module)
+    return type(X).__module__.split(".")[0]
 
 
 def _map_arrays(tree, func):
@@ -116,12 +113,17 @@ def _export_model(model):
 
 def _import_model(spec):
     """Rebuild a :class:`Model` from :func:`_export_model`'s description."""
-    layers = [Layer(c["n_in"], c["n_out"], c["activation"], init=c["init"], distribution=c["distribution"]) for c in spec["layers"]]
+    layers = [
+        Layer(c["n_in"], c["n_out"], c["activation"], init=c["init"], distribution=c["distribution"])
+        for c in spec["layers"]
+    ]
     model = Model(layers, backend=spec["backend"], device=spec["device"], dtype=spec["dtype"], seed=spec["seed"])
     model.set_parameters(spec["params"])
-    model.backend.set_rng_state(spec["rng_state"])
     backend = model.backend
-    model.optimizer_state_ = _map_arrays(spec["optimizer_state"], lambda a: backend.asarray(a, dtype=getattr(backend.xp, str(a.dtype))))
+    backend.set_rng_state(spec["rng_state"])
+    model.optimizer_state_ = _map_arrays(
+        spec["optimizer_state"], lambda a: backend.asarray(a, dtype=getattr(backend.xp, str(a.dtype)))
+    )
     model.history_ = spec["history"]
     return model
 
@@ -225,9 +227,9 @@ class _BaseMLP(BaseEstimator):
             if key == "lbfgs":
                 raise ValueError(
                     f"{name} trains with mini-batch optimizers only; `solver='lbfgs'` is not supported. "
-                    f"Use one of {sorted(set(_SOLVERS) | set(optimizers.names()))}."
+                    f"Use one of {optimizers.names()}."
                 )
-            optimizer = optimizers.get(_SOLVERS.get(key, key))
+            optimizer = optimizers.get(key)
         elif isinstance(self.solver, optimizers.Optimizer):
             optimizer = copy.deepcopy(self.solver)
         else:
@@ -235,11 +237,13 @@ class _BaseMLP(BaseEstimator):
                 f"`solver` must be a name in {optimizers.names()} or an anyarray_nn Optimizer, got {self.solver!r}."
             )
 
+        if not _is_real(self.tol) or self.tol < 0:
+            raise ValueError(f"`tol` must be a float >= 0, got {self.tol!r}.")
         # learning_rate: scikit-learn's schedule names, this library's schedules, or the step size itself.
         schedule, lr, lr_name = None, self.learning_rate_init, "learning_rate_init"
         if isinstance(self.learning_rate, str):
             if self.learning_rate == "adaptive":
-                schedule = schedules.get("plateau", factor=0.2, patience=2, min_delta=float(self.tol) if _is_real(self.tol) else 1e-4)
+                schedule = schedules.get("plateau", factor=0.2, patience=2, min_delta=float(self.tol))
             elif self.learning_rate != "constant":
                 if self.learning_rate not in schedules.names():
                     raise ValueError(
@@ -268,14 +272,13 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"`batch_size` must be 'auto' or a positive integer, got {self.batch_size!r}.")
         if not _is_int(self.max_iter) or self.max_iter < 1:
             raise ValueError(f"`max_iter` must be a positive integer (the number of epochs), got {self.max_iter!r}.")
-        if not _is_real(self.tol) or self.tol < 0:
-            raise ValueError(f"`tol` must be a float >= 0, got {self.tol!r}.")
         if not _is_int(self.n_iter_no_change) or self.n_iter_no_change < 1:
             raise ValueError(f"`n_iter_no_change` must be a positive integer, got {self.n_iter_no_change!r}.")
         for flag in ("shuffle", "early_stopping"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"`{flag}` must be True or False, got {getattr(self, flag)!r}.")
-        if self.early_stopping and (not _is_real(self.validation_fraction) or not 0.0 < self.validation_fraction < 1.0):
+        fraction = self.validation_fraction
+        if self.early_stopping and (not _is_real(fraction) or not 0.0 < fraction < 1.0):
             raise ValueError(f"`validation_fraction` must be a float in (0, 1), got {self.validation_fraction!r}.")
         if not (_is_int(self.verbose) or isinstance(self.verbose, (bool, np.bool_))) or self.verbose < 0:
             raise ValueError(f"`verbose` must be an integer >= 0, got {self.verbose!r}.")
@@ -324,7 +327,7 @@ class _BaseMLP(BaseEstimator):
             )
 
     def _validate_fit(self, X, y, backend, reset):
-        """``(X, y_host, on_device)``: X validated (device arrays kept), y as NumPy."""
+        """``(X, y)``: X validated (arrays of the backend stay on their device), y as NumPy."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if _foreign_array(X):
@@ -336,11 +339,10 @@ class _BaseMLP(BaseEstimator):
                 raise ValueError(
                     f"Found input variables with inconsistent numbers of samples: [{X.shape[0]}, {y.shape[0]}]."
                 )
-            return X, y, True
+            return X, y
         if _foreign_array(y):
             y = to_numpy(y)
-        X, y = validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], **self._y_validation)
-        return X, y, False
+        return validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], **self._y_validation)
 
     def _validate_predict(self, X):
         """``(X, on_device)`` for prediction: device arrays of the model's library stay where they are."""
@@ -359,7 +361,9 @@ class _BaseMLP(BaseEstimator):
     def _logits(self, X):
         """Pre-activation of the output layer, shape (n_samples, n_outputs), chunked like prediction."""
         n = X.shape[0]
-        chunks = [self.model_.forward(X[start : min(start + _CHUNK, n), :])[-1][0] for start in range(0, n, _CHUNK)]
+        chunks = [
+            self.model_.forward(X[start : min(start + _CHUNK, n), :])[-1][0] for start in range(0, n, _CHUNK)
+        ]
         return chunks[0] if len(chunks) == 1 else self.model_.xp.concat(chunks, axis=0)
 
     # ----------------------------------------------------------------------------------------------
@@ -384,7 +388,7 @@ class _BaseMLP(BaseEstimator):
         first = not (incremental and hasattr(self, "model_"))
         params = self._check_params() if first else None
         backend = self._new_backend() if first else self.model_.backend
-        X, y, _ = self._validate_fit(X, y, backend, reset=first)
+        X, y = self._validate_fit(X, y, backend, reset=first)
         targets = self._encode_targets(y, first, classes)
         n = X.shape[0]
 
@@ -421,14 +425,13 @@ class _BaseMLP(BaseEstimator):
             return self
 
         validation_data = None
+        patience, min_delta = self.n_iter_no_change, float(self.tol)
         if self.early_stopping:
             X, targets, validation_data = self._split_validation(X, targets)
-            stopper = EarlyStopping(patience=self.n_iter_no_change, min_delta=float(self.tol), restore_best_weights=True)
+            stopper = EarlyStopping(patience=patience, min_delta=min_delta, restore_best_weights=True)
         else:
             # scikit-learn's rule without a validation set: stop when the training loss stalls.
-            stopper = EarlyStopping(
-                patience=self.n_iter_no_change, min_delta=float(self.tol), restore_best_weights=False, monitor="loss"
-            )
+            stopper = EarlyStopping(patience=patience, min_delta=min_delta, restore_best_weights=False, monitor="loss")
         settings = Settings(
             epochs=self.max_iter,
             batch_size=min(self._batch_size, X.shape[0]),
@@ -472,7 +475,10 @@ class _BaseMLP(BaseEstimator):
     def _build_model(self, params, seed):
         sizes = [self.n_features_in_, *params["hidden"]]
         init, distribution = self.init, self.init_distribution
-        layers = [Layer(a, b, params["activation"], init=init, distribution=distribution) for a, b in zip(sizes[:-1], sizes[1:])]
+        layers = [
+            Layer(a, b, params["activation"], init=init, distribution=distribution)
+            for a, b in zip(sizes[:-1], sizes[1:])
+        ]
         n_out, out_activation = self._output_layer()
         layers.append(Layer(sizes[-1], n_out, out_activation, init=init, distribution=distribution))
         self.out_activation_ = out_activation

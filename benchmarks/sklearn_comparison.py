@@ -98,7 +98,10 @@ def main(argv=None):
         f"hidden={tuple(args.hidden)}, adam lr=1e-3, alpha=1e-4, max_iter={args.max_iter}, {args.seeds} seeds, "
         f"anyarray_nn backend={args.backend} dtype={args.dtype}; scikit-learn in float64\n"
     )
-    print("| data set | metric (test) | scikit-learn | anyarray_nn | difference | epochs sklearn / ours | fit s sklearn / ours |")
+    print(
+        "| data set | metric (test) | scikit-learn | anyarray_nn | difference "
+        "| epochs sklearn / ours | fit s sklearn / ours |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name in args.datasets:
         task, res = run(name, tuple(args.hidden), args.max_iter, args.seeds, args.backend, args.dtype)
