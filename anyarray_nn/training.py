@@ -465,6 +465,9 @@ def fit(
         if val is not None:
             val_loss, val_correct = _evaluate_device(model, val[0], val[1], solver)
             stats += [val_loss, val_correct / val[0].shape[0]]
+        # A finite loss can come before a last step that made the weights non-finite: their sum, read
+        # with the rest, tells (the divergence guard below).
+        stats.append(sum(xp.sum(p) for p in params))
         # The one host read of the epoch.
         values = [float(v) for v in backend.to_numpy(xp.stack(stats))]
         history.loss.append(values[0])
@@ -477,12 +480,15 @@ def fit(
         history.epoch_time.append(time.perf_counter() - t0)
         history.learning_rate.append(lr)
         progress.epoch(epoch, history)
-        if not math.isfinite(history.loss[-1]):
+        if not (math.isfinite(history.loss[-1]) and math.isfinite(values[-1])):
             # Divergence: keep the last finite weights; the optimizer state is spoiled too.
             model._set_parameters_unchecked(last_good)
             state = None
+            what = f"the training loss is {history.loss[-1]}" if not math.isfinite(history.loss[-1]) else (
+                "the weights became NaN or infinite"
+            )
             stop_reason = (
-                f"diverged at epoch {epoch}: the training loss is {history.loss[-1]}; kept the weights "
+                f"diverged at epoch {epoch}: {what}; kept the weights "
                 + (f"of epoch {epoch - 1}" if epoch > 1 else "from before it")
                 + f". Try a lower learning rate (now {solver.learning_rate:g})"
             )

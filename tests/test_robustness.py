@@ -159,6 +159,25 @@ def test_divergence_stops_and_keeps_last_finite_weights(bk):
     assert np.all(np.isfinite(ann.to_numpy(model.predict(X))))
 
 
+def test_divergence_of_the_weights_behind_a_finite_loss(bk):
+    # One batch per epoch: the loss is measured before the step that overflows the weights.
+    X, _ = _regression()
+    model = _regressor(bk)
+    initial = [ann.to_numpy(p).copy() for p in model.parameters()]
+    # Targets whose squared error still fits the dtype, and a step that does not.
+    target, lr = (1e18, 1e25) if bk.dtype == "float32" else (1e150, 1e200)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.warns(RuntimeWarning, match="diverged at epoch 1: the weights became NaN or infinite"):
+            history = model.fit(
+                bk.asarray(X), np.full(64, target), solver=ann.Solver(learning_rate=lr),
+                settings=ann.Settings(epochs=5, batch_size=64, verbose=0),
+            )
+    assert history.epochs == 1 and np.isfinite(history.loss[0])
+    for p, q in zip(model.parameters(), initial):
+        np.testing.assert_array_equal(ann.to_numpy(p), q)
+
+
 # --------------------------------------------------------------------------------------------------
 # bad input to fit and predict
 def _clf():
