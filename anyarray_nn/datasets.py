@@ -172,7 +172,8 @@ def make_regression(n_samples=1000, noise=0.1, seed=None):
         y = sin(pi x0) + x1**2 - 0.5 x2 + 0.5 x0 x3 + noise * Normal(0, 1)
 
     A linear model explains only the ``-0.5 x2`` part; the sine, the square and the product need
-    hidden units. With ``noise=0.1`` the best possible R² is about 0.98.
+    hidden units. With ``noise=0.1`` the best possible R² (noise variance against the variance of
+    ``y``) is about 0.986.
 
     Parameters
     ----------

@@ -3,7 +3,7 @@
     python examples/regression.py --backend numpy --out out/regression
 
 The data come from ``anyarray_nn.datasets.make_regression`` (y = sin(pi x0) + x1^2 - 0.5 x2 + 0.5 x0 x3
-+ noise; the best possible R² is about 0.98). The target is standardized like the inputs and the
++ noise; the best possible R² is about 0.986). The target is standardized like the inputs and the
 predictions mapped back before R², MAE and RMSE are computed. Saves report.txt, history.png and
 predictions.png in --out.
 """
