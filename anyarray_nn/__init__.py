@@ -3,7 +3,7 @@
 The same forward, backward and update code runs on NumPy, CuPy, torch and any Array API library.
 """
 
-from . import activations, datasets, initializers, losses, optimizers, preprocessing, schedules
+from . import activations, datasets, initializers, losses, metrics, optimizers, plotting, preprocessing, schedules
 from .backend import Backend, to_numpy
 from .gradcheck import gradcheck
 from .io import ModelFileError, load, save
@@ -31,7 +31,9 @@ __all__ = [
     "initializers",
     "load",
     "losses",
+    "metrics",
     "optimizers",
+    "plotting",
     "preprocessing",
     "schedules",
     "save",
