@@ -237,16 +237,48 @@ class Backend:
     def dropout_mask(self, shape, rate):
         """Inverted-dropout mask: ``keep / (1 - rate)`` with ``keep ~ Bernoulli(1 - rate)``.
 
-        Drawn on the host like all other random numbers, so a seed reproduces it on every backend.
+        On the CPU backends the mask comes from the host generator, so a seed reproduces it on all of
+        them. On a GPU a host-drawn mask would cost a host-to-device copy per batch (and a wait), so the
+        library's own device generator draws it, seeded once from the host generator: reproducible on
+        that backend, but not equal to the CPU masks.
         """
+        if self.is_gpu:
+            keep = self._device_uniform(shape) >= rate
+            return self.xp.astype(keep, self.dtype) * (1.0 / (1.0 - rate))
         keep = self.rng.random(shape) >= rate
         return self.asarray(keep / (1.0 - rate))
+
+    @property
+    def is_gpu(self):
+        return self.name == "cupy" or (self.name == "torch" and self.device.type == "cuda")
+
+    def _device_uniform(self, shape):
+        """U[0, 1) samples drawn on the GPU by CuPy's or torch's generator."""
+        if getattr(self, "_device_generator", None) is None:
+            seed = int(self.rng.integers(2**62))
+            if self.name == "cupy":
+                import cupy
+
+                with self.device:
+                    self._device_generator = cupy.random.default_rng(seed)
+            else:
+                import torch
+
+                self._device_generator = torch.Generator(device=self.device)
+                self._device_generator.manual_seed(seed)
+        if self.name == "cupy":
+            with self.device:
+                return self._device_generator.random(shape, dtype=self.dtype_name)
+        import torch
+
+        return torch.rand(shape, generator=self._device_generator, device=self.device, dtype=self.dtype)
 
     def get_rng_state(self):
         return self.rng.bit_generator.state
 
     def set_rng_state(self, state):
         self.rng.bit_generator.state = state
+        self._device_generator = None  # reseeded from the restored host state on first use
 
     # ----------------------------------------------------------------------------------------------
     def synchronize(self):
