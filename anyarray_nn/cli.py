@@ -202,7 +202,8 @@ def _load_data(args):
                     task=task, target=data.target_names[0] if task == "regression" else "class", name=source,
                     preset=source)
     if not (source.lower().endswith(".csv") or os.path.exists(source)):
-        raise CLIError(f"Unknown data set {source!r}: expected one of {list(datasets.NAMES)} or the path of a CSV file.")
+        expected = list(datasets.NAMES)
+        raise CLIError(f"Unknown data set {source!r}: expected one of {expected} or the path of a CSV file.")
     data = load_csv(source, args.target, args.task)
     data["name"] = os.path.splitext(os.path.basename(source))[0]
     data["preset"] = "csv"
@@ -267,7 +268,10 @@ def train(args):
     print(f"{solver}  epochs={cfg['epochs']}  batch_size={cfg['batch_size']}")
     start = time.perf_counter()
     history = model.fit(
-        X_train, fit_y(y_train), solver, Settings(epochs=cfg["epochs"], batch_size=cfg["batch_size"], verbose=args.verbose),
+        X_train,
+        fit_y(y_train),
+        solver,
+        Settings(epochs=cfg["epochs"], batch_size=cfg["batch_size"], verbose=args.verbose),
         validation_data=None if X_val is None else (X_val, fit_y(y_val)),
     )
     seconds = time.perf_counter() - start
@@ -386,7 +390,10 @@ def predict(args):
             )
         feature_names = header
         X = _features(header, rows, header, args.csv)
-    task = meta["task"] if meta else ("classification" if model.output_activation in ("softmax", "sigmoid") else "regression")
+    if meta:
+        task = meta["task"]
+    else:
+        task = "classification" if model.output_activation in ("softmax", "sigmoid") else "regression"
     class_names = meta["class_names"] if meta else None
 
     if task == "classification":
@@ -466,7 +473,9 @@ def build_parser():
         epilog=_presets_text(),
         formatter_class=fmt,
     )
-    t.add_argument("data", help=f"a named data set ({', '.join(datasets.NAMES)}) or the path of a CSV file with a header row")
+    t.add_argument(
+        "data", help=f"a named data set ({', '.join(datasets.NAMES)}) or the path of a CSV file with a header row"
+    )
     t.add_argument("--target", help="CSV only: the column to predict (default: the last column)")
     t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
                    help="CSV only: 'auto' (default) takes text or few distinct integers as classes")
@@ -483,7 +492,7 @@ def build_parser():
     t.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
     t.add_argument("--device", help="device on the backend: cpu, cuda:0, device1, ...")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default: float32")
-    t.add_argument("--seed", type=int, default=0, help="seeds the split, the initial weights and the shuffling (default: 0)")
+    t.add_argument("--seed", type=int, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
     t.add_argument("--out", help="output folder (default: anyarray-nn-runs/NAME)")
     t.add_argument("--no-plots", action="store_true", dest="no_plots", help="do not draw the PNG plots")
     t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
@@ -518,7 +527,7 @@ def main(argv=None):
         if args.command == "train":
             return train(args)
         return predict(args)
-    except (CLIError, ValueError, ImportError, OSError) as exc:
+    except (CLIError, ValueError, ImportError, OSError, RuntimeError) as exc:
         # Errors of this library name the argument and what was expected: show them without a traceback.
         print(f"anyarray-nn {args.command}: error: {exc}", file=sys.stderr)
         return 2

@@ -195,7 +195,8 @@ def make_regression(n_samples=1000, noise=0.1, seed=None):
     X = rng.uniform(-1.0, 1.0, (n_samples, 4))
     y = np.sin(np.pi * X[:, 0]) + X[:, 1] ** 2 - 0.5 * X[:, 2] + 0.5 * X[:, 0] * X[:, 3]
     y = y + float(noise) * rng.standard_normal(n_samples)
-    return Dataset(X, y, ["x0", "x1", "x2", "x3"], ["y"], "Synthetic: y = sin(pi x0) + x1^2 - 0.5 x2 + 0.5 x0 x3 + noise.")
+    rule = "Synthetic: y = sin(pi x0) + x1^2 - 0.5 x2 + 0.5 x0 x3 + noise."
+    return Dataset(X, y, ["x0", "x1", "x2", "x3"], ["y"], rule)
 
 
 # Loaders by name, as the command line and the examples call them.

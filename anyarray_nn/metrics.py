@@ -64,7 +64,8 @@ def _labels(y, xp, name):
     if y.ndim == 2:
         y = xp.reshape(y, (-1,))
     if y.ndim != 1:
-        raise ValueError(f"`{name}` must be labels (n_samples,) or rows (n_samples, n_classes), got shape {tuple(y.shape)}.")
+        shape = tuple(y.shape)
+        raise ValueError(f"`{name}` must be labels (n_samples,) or rows (n_samples, n_classes), got shape {shape}.")
     if xp.isdtype(y.dtype, "bool"):
         return xp.astype(y, xp.int64)
     if xp.isdtype(y.dtype, "real floating"):
@@ -86,7 +87,8 @@ def _class_labels(y_true, y_pred, n_classes=None):
     if y_true.shape[0] == 0:
         raise ValueError("`y_true` is empty: at least one sample is needed.")
     # One host read of the label range, at the boundary.
-    lo, hi = (int(v) for v in to_numpy(xp.stack([xp.min(xp.concat([y_true, y_pred])), xp.max(xp.concat([y_true, y_pred]))])))
+    both = xp.concat([y_true, y_pred])
+    lo, hi = (int(v) for v in to_numpy(xp.stack([xp.min(both), xp.max(both)])))
     if lo < 0:
         raise ValueError(f"Class labels must be integers >= 0, found {lo}.")
     if n_classes is None:
@@ -259,7 +261,8 @@ def classification_report(y_true, y_pred, class_names=None, n_classes=None, digi
     col = max(10, digits + 4)
     lines.append(" " * width + "".join(h.rjust(col) for h in ("precision", "recall", "f1-score", "support")))
     for i in range(k):
-        lines.append(names[i].ljust(width) + "".join(fmt(v).rjust(col) for v in (p[i], r[i], f[i])) + str(int(s[i])).rjust(col))
+        figures = "".join(fmt(v).rjust(col) for v in (p[i], r[i], f[i]))
+        lines.append(names[i].ljust(width) + figures + str(int(s[i])).rjust(col))
     lines.append("")
     acc = float(sum(to_numpy(tp).tolist())) / n
     lines.append("accuracy".ljust(width) + "".rjust(2 * col) + fmt(acc).rjust(col) + str(n).rjust(col))

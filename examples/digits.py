@@ -29,7 +29,7 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=0.001)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    parser.add_argument("--out", default=os.path.join("examples", "output", "digits"), help="folder for report and plots")
+    parser.add_argument("--out", default=os.path.join("examples", "output", "digits"), help="report and plots folder")
     args = parser.parse_args(argv)
 
     data = ann.datasets.load_digits()  # X (1797, 64) pixel intensities 0..16, y (1797,) digits

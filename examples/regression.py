@@ -28,7 +28,7 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=0.003)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--verbose", type=int, default=1, choices=[0, 1, 2])
-    parser.add_argument("--out", default=os.path.join("examples", "output", "regression"), help="folder for report and plots")
+    parser.add_argument("--out", default=os.path.join("examples", "output", "regression"), help="report and plots folder")
     args = parser.parse_args(argv)
 
     data = ann.datasets.make_regression(args.samples, noise=0.1, seed=args.seed)

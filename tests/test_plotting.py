@@ -22,7 +22,8 @@ def _png(path, width, height):
 def test_history_plot_with_accuracy(tmp_path, iris_split):
     Xtr, Xte, ytr, yte = iris_split
     model = ann.Model([ann.Layer(4, 8, "tanh"), ann.Layer(8, 3, "softmax")], backend="numpy", seed=0)
-    history = model.fit(Xtr, ytr, ann.Solver(learning_rate=0.1), ann.Settings(epochs=5, verbose=0), validation_data=(Xte, yte))
+    settings = ann.Settings(epochs=5, verbose=0)
+    history = model.fit(Xtr, ytr, ann.Solver(learning_rate=0.1), settings, validation_data=(Xte, yte))
     path = plotting.plot_history(history, tmp_path / "curves" / "history.png", title="iris")
     _png(path, 1000, 400)
 
