@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier
 from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
 
 from anyarray_nn.sklearn import MLPClassifier, MLPRegressor
 
@@ -93,10 +94,17 @@ def main(argv=None):
     parser.add_argument("--backend", default="numpy")
     parser.add_argument("--dtype", default="float32")
     parser.add_argument("--datasets", nargs="+", default=list(DATASETS), choices=list(DATASETS))
+    parser.add_argument("--threads", type=int, default=1, help="BLAS threads (small matrices: 1 is fastest)")
     args = parser.parse_args(argv)
+    with threadpool_limits(args.threads):
+        table(args)
+
+
+def table(args):
     print(
         f"hidden={tuple(args.hidden)}, adam lr=1e-3, alpha=1e-4, max_iter={args.max_iter}, {args.seeds} seeds, "
-        f"anyarray_nn backend={args.backend} dtype={args.dtype}; scikit-learn in float64\n"
+        f"anyarray_nn backend={args.backend} dtype={args.dtype}; scikit-learn in float64; "
+        f"{args.threads} BLAS thread(s)\n"
     )
     print(
         "| data set | metric (test) | scikit-learn | anyarray_nn | difference "
