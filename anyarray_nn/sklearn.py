@@ -492,14 +492,6 @@ class _BaseMLP(BaseEstimator):
             sample_weight = to_numpy(sample_weight)
         return float(self._metric(y, y_pred, sample_weight=sample_weight))
 
-    def partial_fit(self, X, y, **kwargs):
-        """One epoch over ``(X, y)``, continuing the network and optimizer state of earlier calls.
-
-        Returns
-        -------
-        self
-        """
-        return self._fit(X, y, incremental=True, **kwargs)
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
@@ -733,6 +725,15 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         elif k != self.n_outputs_:
             raise ValueError(f"`y` has {k} output(s), but the network was built for {self.n_outputs_}.")
         return y.astype(np.float64, copy=False)
+
+    def partial_fit(self, X, y):
+        """One epoch over ``(X, y)``, continuing the network and optimizer state of earlier calls.
+
+        Returns
+        -------
+        self
+        """
+        return self._fit(X, y, incremental=True)
 
     def score(self, X, y, sample_weight=None):
         """R² of ``predict(X)`` against ``y`` (arrays of any backend), a Python float."""
