@@ -83,6 +83,20 @@ def _to_backend(arr, backend, name):
     return out
 
 
+def _check_range_host(arr, backend, name):
+    """Refuse host values that the backend dtype cannot hold, by two reductions (no temporaries)."""
+    if arr.dtype.kind != "f" or arr.size == 0 or arr.dtype.itemsize <= np.dtype(backend.dtype_name).itemsize:
+        return
+    limit = np.finfo(backend.dtype_name).max
+    if arr.max() > limit or arr.min() < -limit:
+        n = arr.shape[0]
+        bad = sum(
+            int(np.count_nonzero(np.abs(arr[start : min(start + _CHECK_BLOCK, n)]) > limit))
+            for start in range(0, n, _CHECK_BLOCK)
+        )
+        raise _range_error(name, bad, backend.dtype_name)
+
+
 def _range_error(name, bad, dtype_name):
     limit = float(np.finfo(dtype_name).max)
     return ValueError(
@@ -91,7 +105,7 @@ def _range_error(name, bad, dtype_name):
     )
 
 
-def check_X(X, backend, n_features, name="X"):
+def check_X(X, backend, n_features, name="X", to_device=True):
     """Validate a feature matrix and move it to the backend.
 
     Parameters
@@ -100,10 +114,14 @@ def check_X(X, backend, n_features, name="X"):
     backend : Backend
     n_features : int
         Features the first layer expects.
+    to_device : bool, default True
+        False leaves an input that is not an array of the backend's library on the host, checked, for a
+        caller that moves it in chunks (prediction on inputs larger than the device's memory).
 
     Returns
     -------
     array of the backend, shape (n_samples, n_features), backend dtype
+        Or the checked NumPy array with ``to_device=False`` when ``X`` came from elsewhere.
     """
     if backend.owns(X):
         # Already on the model's library: check on the device, with one host read for finiteness.
@@ -122,6 +140,9 @@ def check_X(X, backend, n_features, name="X"):
     arr = _host_numeric(X, name)
     _check_shape(arr.shape, n_features, name)
     _check_finite_host(arr, name)
+    if not to_device:
+        _check_range_host(arr, backend, name)
+        return arr
     return _to_backend(arr, backend, name)
 
 

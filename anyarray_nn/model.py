@@ -247,21 +247,25 @@ class Model:
         X : array-like, shape (n_samples, n_features)
         batch_size : int, optional
             Rows per chunk (default 8192), so the activations of a huge ``X`` are never all held at once.
+            An ``X`` from the host (NumPy, lists) is moved to the device chunk by chunk too, so it may be
+            larger than the device's memory.
 
         Returns
         -------
         array of the backend, shape (n_samples, n_outputs)
         """
-        X = check_X(X, self.backend, self.n_features)
+        X = check_X(X, self.backend, self.n_features, to_device=False)
         return self._output(X, batch_size)
 
     def _output(self, X, batch_size=None):
         xp = self.xp
         n = X.shape[0]
         size = PREDICT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
+        # A host X (check_X with to_device=False) goes to the device one chunk at a time.
+        move = (lambda rows: rows) if self.backend.owns(X) else self.backend.asarray
         if n <= size:
-            return self._forward_output(X)
-        chunks = [self._forward_output(X[start : min(start + size, n), :]) for start in range(0, n, size)]
+            return self._forward_output(move(X))
+        chunks = [self._forward_output(move(X[start : min(start + size, n), :])) for start in range(0, n, size)]
         return xp.concat(chunks, axis=0)
 
     def _forward_output(self, X):

@@ -289,3 +289,22 @@ def test_predict_peak_memory_stays_below_twice_the_input():
         tracemalloc.stop()
     assert labels.shape == (rows,)
     assert peak < 2 * X.nbytes + model_bytes, f"peak {peak / 2**20:.1f} MiB for an input of {X.nbytes / 2**20:.1f} MiB"
+
+
+def test_host_input_goes_to_the_device_chunk_by_chunk(bk):
+    if bk.backend == "numpy":
+        pytest.skip("a NumPy model computes on the host arrays themselves")
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(1000, 4))
+    model = bk.model([ann.Layer(4, 6, "relu"), ann.Layer(6, 3, "softmax")])
+    whole = ann.to_numpy(model.predict_proba(bk.asarray(X)))
+    moved = []
+    real = model.backend.asarray
+    model.backend.asarray = lambda x, dtype=None: moved.append(tuple(x.shape)) or real(x, dtype)
+    chunked = ann.to_numpy(model.predict_proba(X, batch_size=128))
+    assert moved and max(shape[0] for shape in moved) <= 128
+    np.testing.assert_allclose(chunked, whole, rtol=bk.rtol, atol=bk.atol)
+    if bk.dtype == "float32":  # checked on the host, before any chunk moves
+        X[[3, 700], 1] = [1e300, -1e300]
+        with pytest.raises(ValueError, match=r"`X` has 2 value\(s\) beyond the range of float32"):
+            model.predict(X)
