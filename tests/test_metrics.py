@@ -182,3 +182,22 @@ def test_regression_report_text():
 def test_bad_input_is_named(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_no_data_dependent_shapes_or_boolean_indexing():
+    """Metrics run where a GPU-like library forbids data-dependent shapes and boolean masks."""
+    xs = pytest.importorskip("array_api_strict")
+    y_true, y_pred = _labels(7, k=3)
+    device = xs.Device("device1")
+    with xs.ArrayAPIStrictFlags(data_dependent_shapes=False, boolean_indexing=False):
+        yt, yp = xs.asarray(y_true, device=device), xs.asarray(y_pred, device=device)
+        C = metrics.confusion_matrix(yt, yp)
+        f1 = metrics.f1_score(yt, yp, average="weighted")
+        report = metrics.classification_report(yt, yp)
+        ll = metrics.log_loss(yt, xs.asarray(_proba(7, len(y_true), 3), device=device))
+        r2 = metrics.r2_score(xs.astype(yt, xs.float64), xs.astype(yp, xs.float64))
+    np.testing.assert_array_equal(ann.to_numpy(C), skm.confusion_matrix(y_true, y_pred))
+    assert f1 == pytest.approx(skm.f1_score(y_true, y_pred, average="weighted"))
+    assert "macro avg" in report
+    assert ll == pytest.approx(skm.log_loss(y_true, _proba(7, len(y_true), 3)))
+    assert r2 == pytest.approx(skm.r2_score(y_true, y_pred))
