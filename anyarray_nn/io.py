@@ -274,6 +274,8 @@ def load(path, backend="auto", device=None, dtype=None):
         When ``path`` does not exist.
     ModelFileError
         When the file is not a valid model file (see :class:`ModelFileError`).
+    ValueError, ImportError, RuntimeError
+        For a ``backend``, ``device`` or ``dtype`` that :class:`~anyarray_nn.Model` refuses.
     """
     from .model import Model
 
@@ -366,6 +368,12 @@ def _parse(path):
     params = [arrays[f"{p}{i}"] for i in range(len(layers)) for p in ("W", "b")]
     solver = _solver(path, header["solver"])
     state = _decode_state(path, header["optimizer_state"], arrays, 0)
+    if state is not None:
+        t = state.get("t") if isinstance(state, dict) else None
+        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+            _fail(path, "its optimizer state lacks a valid step count 't'.")
+        if header["solver"] is None:
+            _fail(path, "it holds an optimizer state but no Solver.")
     history = _history(path, header["history"])
     if header["rng_state"] is not None:
         # Tried on a scratch generator, so a bad state is a file error now rather than later.

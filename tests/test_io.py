@@ -262,8 +262,10 @@ def test_header_missing_entry(saved, key):
         (lambda h: h["history"].update(loss=["a"]), "history entry 'loss'"),
         (lambda h: h.update(rng_state={"bit_generator": "MT19937"}), "not a valid"),
         (lambda h: h.update(optimizer_state={"t": 1, "m": [{"__array__": "state99"}]}), "missing array"),
+        (lambda h: h["optimizer_state"].update(t="3"), "valid step count"),
+        (lambda h: h.update(solver=None), "optimizer state but no Solver"),
     ],
-    ids=["activation", "n_in", "chain", "dtype", "optimizer", "beta", "history", "rng", "state-ref"],
+    ids=["activation", "n_in", "chain", "dtype", "optimizer", "beta", "history", "rng", "state-ref", "t", "no-solver"],
 )
 def test_header_with_invalid_content(saved, change, pattern):
     _, path = saved
