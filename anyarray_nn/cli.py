@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from . import datasets, metrics, optimizers
+from . import datasets, io, metrics, optimizers
 from .backend import to_numpy
 from .layers import Layer
 from .model import Model
@@ -315,11 +315,6 @@ def train(args):
 
 
 def _save_model(model, out, data, scaler, y_mean, y_scale):
-    try:
-        from . import io
-    except ImportError as exc:
-        print(f"model not saved: saving needs anyarray_nn.io ({exc})", file=sys.stderr)
-        return []
     path = os.path.join(out, "model.npz")
     io.save(model, path)
     meta = {
@@ -358,10 +353,6 @@ def _save_plots(out, history, classification, y_test, pred, class_names, name):
 # --------------------------------------------------------------------------------------------------
 # predict
 def predict(args):
-    try:
-        from . import io
-    except ImportError as exc:
-        raise CLIError(f"predict needs anyarray_nn.io to load models: {exc}") from None
     if not os.path.exists(args.model):
         raise CLIError(f"Model file not found: {args.model!r}.")
     model = io.load(args.model, backend=args.backend, device=args.device)
