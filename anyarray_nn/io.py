@@ -29,7 +29,7 @@ import inspect
 import json
 import math
 import os
-import tempfile
+import secrets
 import zipfile
 
 import numpy as np
@@ -104,7 +104,7 @@ def _check_path(path):
 
 def _atomic_savez(path, arrays):
     folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    fd, tmp = _create_temporary(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
@@ -128,6 +128,17 @@ def _atomic_savez(path, arrays):
         pass
     finally:
         os.close(dir_fd)
+
+
+def _create_temporary(folder, name):
+    """A new file beside the target. Unlike tempfile.mkstemp (mode 0600) it gets the usual permissions."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = os.path.join(folder, f".{name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def _collect(model):

@@ -491,3 +491,13 @@ def test_readme_section_runs(tmp_path, monkeypatch):
     assert namespace["labels"].shape == (150,)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.npz", "run.best.npz", "run.npz"]
     assert ann.load("run.npz").history_.epochs == 40
+
+
+def test_saved_file_gets_the_usual_permissions(tmp_path):
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    umask = os.umask(0o022)
+    os.umask(umask)
+    model = ann.Model([ann.Layer(2, 1, "linear")], backend="numpy", seed=0)
+    ann.save(model, tmp_path / "m.npz")
+    assert (tmp_path / "m.npz").stat().st_mode & 0o777 == 0o666 & ~umask
