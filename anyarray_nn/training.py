@@ -341,6 +341,7 @@ def fit(
     checkpoint_every=None,
     checkpoint_best=False,
     resume_from=None,
+    eval_batch_size=None,
 ):
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent.
 
@@ -373,6 +374,9 @@ def fit(
         state replace the model's, and training goes on from the epoch after the saved one up to
         ``settings.epochs``. With the same data, settings and backend the result equals an
         uninterrupted run. Without ``solver``, the checkpoint's Solver is used.
+    eval_batch_size : int, optional
+        Rows per chunk when evaluating ``validation_data`` (default 8192), which bounds the memory
+        its activations take.
 
     Returns
     -------
@@ -433,6 +437,8 @@ def fit(
     dropout = solver.regularization.dropout
     history = History() if resumed is None else resumed
     plan = _checkpoint_plan(checkpoint, checkpoint_every, checkpoint_best, val is not None)
+    if eval_batch_size is not None:
+        eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
     best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
     last_good = [xp.asarray(p, copy=True) for p in params]
     progress = _Progress(settings.epochs, verbose)
@@ -463,7 +469,7 @@ def fit(
 
         stats = [loss_sum / n, correct / n]
         if val is not None:
-            val_loss, val_correct = _evaluate_device(model, val[0], val[1], solver)
+            val_loss, val_correct = _evaluate_device(model, val[0], val[1], solver, eval_batch_size)
             stats += [val_loss, val_correct / val[0].shape[0]]
         # A finite loss can come before a last step that made the weights non-finite: their sum, read
         # with the rest, tells (the divergence guard below).

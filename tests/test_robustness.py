@@ -308,3 +308,14 @@ def test_host_input_goes_to_the_device_chunk_by_chunk(bk):
         X[[3, 700], 1] = [1e300, -1e300]
         with pytest.raises(ValueError, match=r"`X` has 2 value\(s\) beyond the range of float32"):
             model.predict(X)
+
+
+def test_fit_evaluates_validation_data_in_chunks(iris_split):
+    Xtr, Xte, ytr, yte = iris_split
+    histories = []
+    for size in (None, 7):
+        model = ann.Model([ann.Layer(4, 5, "tanh"), ann.Layer(5, 3, "softmax")], backend="numpy", dtype="float64", seed=0)
+        histories.append(model.fit(Xtr, ytr, settings=QUIET, validation_data=(Xte, yte), eval_batch_size=size))
+    np.testing.assert_allclose(histories[1].val_loss, histories[0].val_loss, rtol=1e-12)
+    with pytest.raises(ValueError, match="`eval_batch_size` must be a positive integer"):
+        _clf().fit(X_OK, Y_OK, settings=QUIET, eval_batch_size=0)
