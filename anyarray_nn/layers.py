@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from array_api_compat import is_writeable_array
+
 from . import activations, initializers
 from ._validation import check_positive_int
 
@@ -86,7 +88,12 @@ class Layer:
 
     def forward(self, A_prev, *, xp):
         """``(Z, A)`` for an input of shape ``(n_samples, n_in)``; both ``(n_samples, n_out)``."""
-        Z = A_prev @ self._W + self._b
+        Z = A_prev @ self._W
+        # The product is a fresh array: adding the bias in place saves a temporary of its size.
+        if is_writeable_array(Z):
+            Z += self._b
+        else:
+            Z = Z + self._b
         return Z, self.activation.forward(Z, xp=xp)
 
     def get_config(self):

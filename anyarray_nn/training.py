@@ -10,8 +10,8 @@ One epoch, for ``n`` samples and batch size ``m``::
         params = optimizer.step(params, grads)
     read the summed loss and accuracy from the device, once
 
-Nothing inside the batch loop waits for the device: losses and correct counts are summed as device
-arrays, and the host reads one small vector per epoch.
+Nothing inside the batch loop waits for the device: each batch's loss and predictions stay device
+arrays, summed and compared once per epoch, and the host reads one small vector per epoch.
 """
 
 from __future__ import annotations
@@ -255,6 +255,39 @@ def _correct(A, T, activation_name, xp):
     return xp.sum(xp.astype(hits, A.dtype)) / A.shape[1]
 
 
+def _predictions(A, activation_name, xp):
+    """What a batch's outputs predict: class indices (softmax) or 0/1 decisions per label (sigmoid)."""
+    if activation_name == "softmax":
+        return xp.argmax(A, axis=1)
+    return A >= 0.5
+
+
+def _true_predictions(T, activation_name, xp):
+    """The ``_predictions`` a perfect model would make for the targets ``T``."""
+    if activation_name == "softmax":
+        return xp.argmax(T, axis=1)
+    return T >= 0.5
+
+
+def _epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp):
+    """Mean loss and fraction of correct predictions of an epoch, as 0-d device arrays.
+
+    The batch loop only keeps each batch's loss and predictions; summing and comparing them here, once
+    an epoch, saves several tiny device operations per batch. Every batch holds ``m`` samples but the
+    last.
+    """
+    losses = xp.stack(batch_losses)
+    last = n - m * (len(batch_losses) - 1)
+    loss = (xp.sum(losses[:-1]) * float(m) + losses[-1] * float(last)) / float(n)
+    if not batch_predictions:
+        return loss, xp.zeros_like(loss)
+    predicted = xp.concat(batch_predictions, axis=0)
+    expected = truth if order is None else xp.take(truth, order, axis=0)
+    hits = xp.astype(predicted == expected, loss.dtype)
+    # Multi-label sigmoid outputs: the fraction of labels right.
+    return loss, xp.sum(hits) / float(math.prod(hits.shape))
+
+
 def _is_classifier(model, solver):
     return solver.loss.name in losses.CLASSIFICATION and model.output_activation in ("softmax", "sigmoid")
 
@@ -442,14 +475,14 @@ def fit(
     best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
     last_good = [xp.asarray(p, copy=True) for p in params]
     progress = _Progress(settings.epochs, verbose)
-    zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
+    truth = _true_predictions(T, model.output_activation, xp) if classifier else None
 
     stop_reason = f"completed {settings.epochs} epochs"
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         t0 = time.perf_counter()
         lr = schedule.learning_rate(solver.learning_rate)
         order = backend.permutation(n) if settings.shuffle else None
-        loss_sum, correct = zero, zero
+        batch_losses, batch_predictions = [], []
         for start in range(0, n, m):
             if order is None:
                 Xb, Tb = X[start : min(start + m, n), :], T[start : min(start + m, n), :]
@@ -458,16 +491,16 @@ def fit(
                 Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
             cache = model._forward(Xb, dropout)
             loss, grads_W, grads_b = model._backward(cache, Tb, solver.loss, solver.regularization)
-            loss_sum = loss_sum + loss * Xb.shape[0]
+            batch_losses.append(loss)
             if classifier:
-                correct = correct + _correct(cache.output, Tb, model.output_activation, xp)
+                batch_predictions.append(_predictions(cache.output, model.output_activation, xp))
             grads = [g for pair in zip(grads_W, grads_b) for g in pair]
             if solver.clip_norm is not None:
                 grads = optimizers.clip_by_global_norm(grads, solver.clip_norm, xp=xp)
             params, state = optimizer.step(params, grads, state, lr, xp=xp)
             model._set_parameters_unchecked(params)
 
-        stats = [loss_sum / n, correct / n]
+        stats = list(_epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp))
         if val is not None:
             val_loss, val_correct = _evaluate_device(model, val[0], val[1], solver, eval_batch_size)
             stats += [val_loss, val_correct / val[0].shape[0]]
