@@ -18,7 +18,8 @@ and, for checkpoints, the number of epochs done. It also lists every array with 
 and loading checks the members against that list before reading any data.
 
 Reading never unpickles: files are opened with ``numpy.load(..., allow_pickle=False)``, object arrays
-are refused before their data is touched, and the header is plain JSON. Writing is atomic: the file is
+are refused before their data is touched, and the header is plain JSON (a diverged loss is written as
+``NaN``, as Python's json module does). Writing is atomic: the file is
 written to a temporary file in the same folder, flushed to disk, then renamed over the target, so an
 interruption leaves either the old file or the new one, never half a file.
 """
