@@ -273,6 +273,15 @@ class Backend:
 
         return torch.rand(shape, generator=self._device_generator, device=self.device, dtype=self.dtype)
 
+    def start_epoch(self):
+        """Called by ``fit`` as each epoch starts: the device generator is reseeded from the host one.
+
+        The host generator's state then determines every later epoch's dropout masks on a GPU too, so
+        a fit resumed from a checkpoint (which saves the host state) draws the same masks as the
+        uninterrupted run. It costs one generator setup per epoch.
+        """
+        self._device_generator = None
+
     def get_rng_state(self):
         return self.rng.bit_generator.state
 

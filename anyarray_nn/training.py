@@ -480,6 +480,7 @@ def fit(
     stop_reason = f"completed {settings.epochs} epochs"
     for epoch in range(start_epoch + 1, settings.epochs + 1):
         t0 = time.perf_counter()
+        backend.start_epoch()
         lr = schedule.learning_rate(solver.learning_rate)
         order = backend.permutation(n) if settings.shuffle else None
         batch_losses, batch_predictions = [], []

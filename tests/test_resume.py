@@ -185,3 +185,23 @@ def test_checkpoint_arguments_checked(iris_split, tmp_path, monkeypatch, kwargs,
     with pytest.raises(error, match=pattern):
         _model().fit(iris_split[0], iris_split[2], settings=_settings(1), **kwargs)
     assert not list(tmp_path.iterdir())
+
+
+def test_resume_is_exact_with_dropout_from_a_device_generator(iris_split, tmp_path, monkeypatch):
+    # On a GPU dropout masks come from the device's generator; torch's CPU generator stands in for it.
+    pytest.importorskip("torch")
+    monkeypatch.setattr(ann.Backend, "is_gpu", property(lambda self: self.name == "torch"))
+    Xtr, ytr = iris_split[0], iris_split[2]
+
+    def model(seed=0):
+        layers = [ann.Layer(4, 8, "tanh"), ann.Layer(8, 3, "softmax")]
+        return ann.Model(layers, backend="torch", device="cpu", dtype="float64", seed=seed)
+
+    reference = model()
+    reference.fit(Xtr, ytr, solver=_solver("adam"), settings=_settings())
+    assert reference.backend._device_generator is not None  # the device path was taken
+    path = tmp_path / "ckpt.npz"
+    model().fit(Xtr, ytr, solver=_solver("adam"), settings=_settings(3), checkpoint=path)
+    resumed = model(seed=4)
+    resumed.fit(Xtr, ytr, settings=_settings(), resume_from=path)
+    assert _same_weights(resumed, reference)
