@@ -495,6 +495,9 @@ def fit(
             batch_losses.append(loss)
             if classifier:
                 batch_predictions.append(_predictions(cache.output, model.output_activation, xp))
+            # Let go of this batch's activations before the next batch makes its own: the peak memory
+            # of an epoch holds one batch's activations, not two.
+            del cache, Xb, Tb
             grads = [g for pair in zip(grads_W, grads_b) for g in pair]
             if solver.clip_norm is not None:
                 grads = optimizers.clip_by_global_norm(grads, solver.clip_norm, xp=xp)
