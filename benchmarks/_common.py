@@ -39,15 +39,23 @@ ARCHITECTURE = (784, 512, 256, 10)
 # --------------------------------------------------------------------------------------------------
 # the machine
 def cpu_model():
-    """The CPU's model name as the operating system reports it."""
+    """The CPU's model name as the operating system reports it (with family and model numbers on Linux)."""
+    fields = {}
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as f:
             for line in f:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
+                key, _, value = line.partition(":")
+                key = key.strip().lower()
+                if key in ("model name", "cpu family", "model") and key not in fields:
+                    fields[key] = value.strip()
+                if not line.strip() and fields:
+                    break
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    name = fields.get("model name") or platform.processor() or platform.machine()
+    if "cpu family" in fields and "model" in fields:
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def _version(module):
@@ -69,7 +77,10 @@ def blas_info():
     rows = []
     for entry in threadpool_info():
         row = {k: entry[k] for k in keep if k in entry}
-        row["library"] = os.path.basename(entry.get("filepath", ""))
+        path = entry.get("filepath", "")
+        row["library"] = os.path.basename(path)
+        # The one NumPy links: numpy wheels carry it in numpy.libs, other builds name it in their config.
+        row["used_by_numpy"] = "numpy" in path.replace(row["library"], "")
         rows.append(row)
     return rows
 
@@ -145,9 +156,12 @@ def print_machine(info):
         if "note" in row:
             print(f"blas    : {row['note']}")
             continue
+        if row.get("internal_api") == "openmp":
+            print(f"openmp  : threads={row.get('num_threads')} ({row.get('library')})")
+            continue
         print(
             f"blas    : {row.get('internal_api')} {row.get('version')} kernel={row.get('architecture')} "
-            f"threads={row.get('num_threads')} ({row.get('library')})"
+            f"threads={row.get('num_threads')} ({row.get('library')})" + ("  <- NumPy's" if row.get("used_by_numpy") else "")
         )
     if "torch_threads" in info:
         print(f"torch   : {info['torch_threads']} threads, CPU BLAS {info['torch_blas']}")
