@@ -48,7 +48,7 @@ def _best_optimizer():
 _COMMON = dict(optimizer=None, batch_size=32, test_size=0.2, val_size=0.15, l2=0.0, dropout=0.0)
 PRESETS = {
     "iris": {**_COMMON, **dict(layers=[8], activation="tanh", optimizer="sgd", learning_rate=0.1, epochs=200,
-                               batch_size=16, test_size=0.3)},
+                               batch_size=16, test_size=0.3, val_size=0.1)},
     "rain": {**_COMMON, **dict(layers=[16], activation="relu", learning_rate=0.01, epochs=100)},
     "digits": {**_COMMON, **dict(layers=[256], activation="relu", learning_rate=0.001, epochs=100, l2=1e-3,
                                  dropout=0.2)},
