@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime
 import importlib
+import importlib.metadata
 import importlib.util
 import json
 import math
@@ -60,13 +61,22 @@ def cpu_model():
     return name
 
 
+# Distribution names, so versions are read without importing (and starting the thread pools of) a library.
+_DISTRIBUTIONS = {"anyarray_nn": "anyarray-nn", "array_api_compat": "array-api-compat", "sklearn": "scikit-learn"}
+
+
 def _version(module):
     if importlib.util.find_spec(module) is None:
         return None
+    if module in sys.modules or module == "cupy":  # CuPy's distribution is named after the CUDA version
+        try:
+            return str(getattr(importlib.import_module(module), "__version__", "?"))
+        except Exception as exc:  # an installed but broken library is reported, not fatal
+            return f"broken ({type(exc).__name__})"
     try:
+        return importlib.metadata.version(_DISTRIBUTIONS.get(module, module))
+    except importlib.metadata.PackageNotFoundError:
         return str(getattr(importlib.import_module(module), "__version__", "?"))
-    except Exception as exc:  # an installed but broken library is reported, not fatal
-        return f"broken ({type(exc).__name__})"
 
 
 def blas_info():
@@ -87,7 +97,7 @@ def blas_info():
     return rows
 
 
-def gpu_names():
+def gpu_names(use_torch=True):
     names = []
     cupy = cupy_reason() is None
     if cupy:
@@ -95,15 +105,18 @@ def gpu_names():
 
         for i in range(cp.cuda.runtime.getDeviceCount()):
             names.append(cp.cuda.runtime.getDeviceProperties(i)["name"].decode())
-    elif torch_cuda_reason() is None:
+    elif use_torch and torch_cuda_reason() is None:
         import torch
 
         names = [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())]
     return names
 
 
-def machine_info():
-    """Everything a reader needs to judge the figures: CPU, cores, load, libraries, BLAS, environment."""
+def machine_info(use_torch=True):
+    """Everything a reader needs to judge the figures: CPU, cores, load, libraries, BLAS, environment.
+
+    ``use_torch`` also asks torch for its threads, CPU BLAS and GPUs, which imports it.
+    """
     info = {
         "date_utc": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S"),
         "cpu": cpu_model(),
@@ -112,7 +125,7 @@ def machine_info():
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "gpus": gpu_names(),
+        "gpus": gpu_names(use_torch),
         "versions": {
             name: _version(name)
             for name in ("anyarray_nn", "numpy", "array_api_compat", "torch", "cupy", "sklearn", "threadpoolctl")
@@ -120,7 +133,7 @@ def machine_info():
         "blas": blas_info(),
         "environment": {k: os.environ[k] for k in OPENBLAS_VARIABLES + THREAD_VARIABLES if k in os.environ},
     }
-    if importlib.util.find_spec("torch") is not None:
+    if use_torch and importlib.util.find_spec("torch") is not None:
         import torch
 
         info["torch_threads"] = torch.get_num_threads()

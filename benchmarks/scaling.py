@@ -64,7 +64,7 @@ def point(label, name, device, sizes, X, labels, args):
 
 def main(argv=None):
     args = parse_args(argv)
-    info = c.machine_info()
+    info = c.machine_info(use_torch=any(b.startswith("torch") for b in args.backends))
     c.print_machine(info)
     cases = c.backend_cases(args.backends)
     results = {"width": [], "data": []}

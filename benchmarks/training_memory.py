@@ -90,7 +90,7 @@ MEASURES = {"numpy": peak_numpy, "torch-cuda": peak_torch_cuda, "cupy": peak_cup
 
 def main(argv=None):
     args = parse_args(argv)
-    info = c.machine_info()
+    info = c.machine_info(use_torch=any(b.startswith("torch") for b in args.backends))
     c.print_machine(info)
     unsupported = [b for b in args.backends if b not in MEASURES]
     for b in unsupported:
