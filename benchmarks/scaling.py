@@ -104,6 +104,9 @@ def main(argv=None):
 
 
 def plot(results, args):
+    if not results["width"] and not results["data"]:
+        print("skipped : plot (nothing was measured)")
+        return
     plt = c.pyplot()
     if plt is None:
         return

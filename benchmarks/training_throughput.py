@@ -252,6 +252,9 @@ def check_targets(rows):
 
 
 def plot(rows, torch_nn, sklearn, args):
+    if not rows:
+        print("skipped : plot (no backend was measured)")
+        return
     plt = c.pyplot()
     if plt is None:
         return
