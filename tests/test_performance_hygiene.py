@@ -197,3 +197,25 @@ def test_no_cuda_synchronization_in_the_batch_loop():
     assert syncs(3, 4, shuffle=False) - syncs(1, 4, shuffle=False) == 2
     assert syncs(3, 4, shuffle=True) - syncs(1, 4, shuffle=True) <= 4
     assert syncs(3, 4, shuffle=True) == syncs(3, 40, shuffle=True)  # ten times the batches, the same syncs
+
+
+@pytest.mark.parametrize("shuffle", [False, True], ids=["ordered", "shuffled"])
+def test_epoch_statistics_match_a_full_evaluation(bk, shuffle):
+    """History's loss and accuracy, summed once per epoch, are means over all samples.
+
+    With a learning rate too small to move the weights, they equal the loss and accuracy of the model on
+    the whole data: the last, smaller batch (40 = 16 + 16 + 8) is weighted by its size, and predictions
+    are compared with the targets in the order the epoch took them.
+    """
+    X, y = _data()
+    y[32:] = (y[32:] + 1) % 3  # a last batch unlike the others, so a plain mean of batch losses differs
+    model = _model(bk)
+    loss, accuracy = model.evaluate(X, y)
+    batch_losses = [model.evaluate(X[s : s + 16], y[s : s + 16])[0] for s in (0, 16, 32)]
+    assert abs(sum(batch_losses) / 3 - loss) > 1e-3 * abs(loss)  # the weighting is visible in this data
+
+    settings = ann.Settings(epochs=1, batch_size=16, shuffle=shuffle, verbose=0)
+    history = model.fit(X, y, ann.Solver(learning_rate=1e-12), settings)
+    tol = 1e-9 if bk.dtype == "float64" else 1e-5
+    assert history.loss[0] == pytest.approx(loss, rel=tol)
+    assert history.accuracy[0] == pytest.approx(accuracy, abs=1e-6)  # one sample is 0.025
