@@ -7,6 +7,11 @@ skips its cases with the reason.
 from __future__ import annotations
 
 import importlib.util
+import os
+
+# scikit-learn runs its array-API estimator checks only when SciPy's array-API mode is on, and SciPy
+# reads the variable once, on import: set it before anything imports SciPy.
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np
 import pytest
