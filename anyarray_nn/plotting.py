@@ -74,32 +74,26 @@ def plot_history(history, path, title=None, figsize=None):
         figsize = (10.0, 4.0) if has_acc else (6.0, 4.0)
     fig = Figure(figsize=figsize)
     axes = fig.subplots(1, 2 if has_acc else 1, squeeze=False)[0]
-    epochs = np.arange(1, len(h["loss"]) + 1)
-    ax = axes[0]
-    ax.plot(epochs, h["loss"], label="training")
-    if h.get("val_loss"):
-        ax.plot(epochs[: len(h["val_loss"])], h["val_loss"], label="validation")
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_ylabel("loss")
-    ax.set_title("Loss per epoch")
-    ax.grid(alpha=0.3)
-    ax.legend()
+    _curves(axes[0], h["loss"], h.get("val_loss"), "loss", MaxNLocator)
     if has_acc:
-        ax = axes[1]
-        ax.plot(epochs[: len(h["accuracy"])], h["accuracy"], label="training")
-        if h.get("val_accuracy"):
-            ax.plot(epochs[: len(h["val_accuracy"])], h["val_accuracy"], label="validation")
-        ax.set_xlabel("epoch")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel("accuracy")
-        ax.set_title("Accuracy per epoch")
-        ax.grid(alpha=0.3)
-        ax.legend()
+        _curves(axes[1], h["accuracy"], h.get("val_accuracy"), "accuracy", MaxNLocator)
     if title:
         fig.suptitle(title)
     fig.tight_layout()
     return _save(fig, Canvas, path)
+
+
+def _curves(ax, train, val, name, locator):
+    """Training (and validation) values of one quantity against the epoch, on ``ax``."""
+    ax.plot(np.arange(1, len(train) + 1), train, label="training")
+    if val:
+        ax.plot(np.arange(1, len(val) + 1), val, label="validation")
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(locator(integer=True))
+    ax.set_ylabel(name)
+    ax.set_title(f"{name.capitalize()} per epoch")
+    ax.grid(alpha=0.3)
+    ax.legend()
 
 
 def plot_confusion_matrix(confusion, path, class_names=None, title="Confusion matrix", figsize=None):
