@@ -1,6 +1,10 @@
 """Checks of user input, done once at the public boundary so the math never sees bad data.
 
 Every error names the argument, what was expected and what was given.
+
+This is boundary code, not math: input that is not yet an array of the model's backend (lists, NumPy
+arrays, another library's tensors) is read and checked on the host with NumPy before its one move to
+the device; input already on the backend is checked there with ``xp``.
 """
 
 from __future__ import annotations
