@@ -231,8 +231,37 @@ class Backend:
         return self.asarray(self.rng.uniform(low, high, size=shape))
 
     def permutation(self, n):
-        """A random permutation of ``range(n)`` as a device integer array."""
-        return self.index_array(self.rng.permutation(n))
+        """A random permutation of ``range(n)`` as a device integer array.
+
+        Drawn on the host (the same order on every backend for a seed). On a GPU it travels through
+        page-locked memory in an asynchronous copy: a plain copy from pageable memory would make the
+        host wait for the device once more per epoch.
+        """
+        order = self.rng.permutation(n)
+        if self.is_gpu:
+            return self._upload_async(order)
+        return self.index_array(order)
+
+    def _upload_async(self, host):
+        """Copy the int64 host array ``host`` to the GPU without waiting for the device."""
+        if self.name == "torch":
+            import torch
+
+            if self.device.type != "cuda":  # page-locking needs CUDA
+                return self.index_array(host)
+            return torch.from_numpy(host).pin_memory().to(self.device, non_blocking=True)
+        import cupy
+        import cupyx
+
+        with self.device:
+            pinned = cupyx.empty_pinned(host.shape, dtype=np.int64)
+            pinned[...] = host
+            out = cupy.empty(host.shape, dtype=cupy.int64)
+            out.set(pinned, stream=cupy.cuda.get_current_stream())
+        # The copy reads the buffer after this returns: keep it alive until the next epoch's upload,
+        # by which time the epoch's host read has waited for the device.
+        self._pinned = pinned
+        return out
 
     def dropout_mask(self, shape, rate):
         """Inverted-dropout mask: ``keep / (1 - rate)`` with ``keep ~ Bernoulli(1 - rate)``.
