@@ -257,24 +257,28 @@ class Model:
         X = check_X(X, self.backend, self.n_features, to_device=False)
         return self._output(X, batch_size)
 
-    def _output(self, X, batch_size=None):
+    def _output(self, X, batch_size=None, logits=False):
+        """Output activations (or, with ``logits``, the output layer's ``Z``) of a checked ``X``, in chunks."""
         xp = self.xp
         n = X.shape[0]
         size = PREDICT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
         # A host X (check_X with to_device=False) goes to the device one chunk at a time.
         move = (lambda rows: rows) if self.backend.owns(X) else self.backend.asarray
+        pick = 0 if logits else 1
         if n <= size:
-            return self._forward_output(move(X))
-        chunks = [self._forward_output(move(X[start : min(start + size, n), :])) for start in range(0, n, size)]
+            return self._forward_output(move(X))[pick]
+        chunks = [
+            self._forward_output(move(X[start : min(start + size, n), :]))[pick] for start in range(0, n, size)
+        ]
         return xp.concat(chunks, axis=0)
 
     def _forward_output(self, X):
-        # Prediction keeps only the current activation, not the whole cache.
+        """``(Z, A)`` of the output layer; unlike :meth:`forward` it keeps no cache of the other layers."""
         xp = self.xp
-        A = X
+        Z = A = X
         for layer in self.layers:
-            A = layer.activation.forward(A @ layer.W + layer.b, xp=xp)
-        return A
+            Z, A = layer.forward(A, xp=xp)
+        return Z, A
 
     def predict(self, X, batch_size=None):
         """Predictions for ``X``.

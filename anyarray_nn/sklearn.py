@@ -50,6 +50,7 @@ import array_api_compat
 import numpy as np
 
 from . import activations, optimizers, schedules
+from ._validation import check_X
 from .backend import Backend, to_numpy
 from .layers import Layer
 from .model import Model
@@ -59,8 +60,6 @@ from .training import EarlyStopping, Settings, Solver
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
 _PENALTIES = ("none", "l1", "l2", "elasticnet")
-# Rows per chunk in decision_function, as in Model.predict_proba.
-_CHUNK = 8192
 
 
 def _is_real(value):
@@ -360,11 +359,8 @@ class _BaseMLP(BaseEstimator):
 
     def _logits(self, X):
         """Pre-activation of the output layer, shape (n_samples, n_outputs), chunked like prediction."""
-        n = X.shape[0]
-        chunks = [
-            self.model_.forward(X[start : min(start + _CHUNK, n), :])[-1][0] for start in range(0, n, _CHUNK)
-        ]
-        return chunks[0] if len(chunks) == 1 else self.model_.xp.concat(chunks, axis=0)
+        model = self.model_
+        return model._output(check_X(X, model.backend, model.n_features, to_device=False), logits=True)
 
     # ----------------------------------------------------------------------------------------------
     # training

@@ -26,6 +26,7 @@ import warnings
 from . import losses, optimizers, schedules
 from . import regularization as regularization_module
 from ._validation import check_positive_int, check_targets, check_X
+from .model import PREDICT_BATCH_SIZE
 
 
 class Solver:
@@ -305,16 +306,12 @@ def _evaluate_device(model, X, T, solver, batch_size=None):
     xp = model.xp
     loss_fn, act = solver.loss, model.layers[-1].activation
     n = X.shape[0]
-    size = batch_size or 8192
+    size = batch_size or PREDICT_BATCH_SIZE
     loss_sum = xp.zeros((), dtype=model.backend.dtype, device=model.device)
     correct = xp.zeros((), dtype=model.backend.dtype, device=model.device)
     for start in range(0, n, size):
         Xb, Tb = X[start : min(start + size, n), :], T[start : min(start + size, n), :]
-        A = Xb
-        Z = Xb
-        for layer in model.layers:
-            Z = A @ layer.W + layer.b
-            A = layer.activation.forward(Z, xp=xp)
+        Z, A = model._forward_output(Xb)
         loss_sum = loss_sum + loss_fn.forward(Z, A, Tb, act, xp=xp) * Xb.shape[0]
         if _is_classifier(model, solver):
             correct = correct + _correct(A, Tb, model.output_activation, xp)
