@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from array_api_compat import is_writeable_array
 
+from ._registry import lookup
+
 
 class Activation:
     """Base class: subclass it (or pass any object with ``forward`` and ``derivative``) for your own.
@@ -232,10 +234,7 @@ def get(activation):
         For anything else that is not an activation.
     """
     if isinstance(activation, str):
-        key = _ALIASES.get(activation.lower(), activation.lower())
-        if key not in _REGISTRY:
-            raise ValueError(f"Unknown activation {activation!r}; expected one of {names()}.")
-        return _REGISTRY[key]()
+        return lookup("activation", activation, _REGISTRY, _ALIASES)()
     if isinstance(activation, type) and issubclass(activation, Activation):
         return activation()
     if callable(getattr(activation, "forward", None)) and callable(getattr(activation, "derivative", None)):

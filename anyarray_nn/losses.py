@@ -25,6 +25,8 @@ from __future__ import annotations
 
 import math
 
+from ._registry import lookup
+
 
 class Loss:
     """Base class for losses.
@@ -191,10 +193,7 @@ def names():
 def get(loss):
     """A loss object from a name (``"mse"``) or a :class:`Loss` instance; unknown names list the valid ones."""
     if isinstance(loss, str):
-        key = _ALIASES.get(loss.lower(), loss.lower())
-        if key not in _REGISTRY:
-            raise ValueError(f"Unknown loss {loss!r}; expected one of {names()}.")
-        return _REGISTRY[key]()
+        return lookup("loss", loss, _REGISTRY, _ALIASES)()
     if isinstance(loss, type) and issubclass(loss, Loss):
         return loss()
     if isinstance(loss, Loss):

@@ -27,6 +27,8 @@ import math
 
 from array_api_compat import is_writeable_array
 
+from ._registry import lookup
+
 
 def _check_number(value, name, low=None, high=None, low_open=False, high_open=True):
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
@@ -402,10 +404,7 @@ def get(optimizer, **config):
     ``get(name, **optimizer.get_config())`` rebuilds an equal optimizer.
     """
     if isinstance(optimizer, str):
-        key = optimizer.lower()
-        if key not in _REGISTRY:
-            raise ValueError(f"Unknown optimizer {optimizer!r}; expected one of {names()}.")
-        return _REGISTRY[key](**config)
+        return lookup("optimizer", optimizer, _REGISTRY)(**config)
     if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
         return optimizer(**config)
     if isinstance(optimizer, Optimizer):

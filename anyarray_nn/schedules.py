@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 
+from ._registry import lookup
 from ._validation import check_positive_int
 from .optimizers import _check_number
 
@@ -290,10 +291,7 @@ def get(schedule, **config):
     if schedule is None:
         return Constant()
     if isinstance(schedule, str):
-        key = _ALIASES.get(schedule.lower(), schedule.lower())
-        if key not in _REGISTRY:
-            raise ValueError(f"Unknown schedule {schedule!r}; expected one of {names()}.")
-        return _REGISTRY[key](**config)
+        return lookup("schedule", schedule, _REGISTRY, _ALIASES)(**config)
     if isinstance(schedule, type) and issubclass(schedule, Schedule):
         return schedule(**config)
     if isinstance(schedule, Schedule):
