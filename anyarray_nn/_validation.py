@@ -9,6 +9,8 @@ the device; input already on the backend is checked there with ``xp``.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .backend import to_numpy
@@ -216,6 +218,27 @@ def one_hot_host(labels, n_classes, name="y"):
     out = np.zeros((labels.shape[0], n_classes))
     out[np.arange(labels.shape[0]), labels] = 1.0
     return out
+
+
+def check_number(value, name, low=None, high=None, low_open=False, high_open=True):
+    """``value`` as a float within the given bounds, or a TypeError / ValueError naming ``name``.
+
+    The default interval is ``[low, high)``; ``low_open`` / ``high_open`` open or close either end, and a
+    bound of None leaves that side unbounded.
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise TypeError(f"`{name}` must be a finite number, got {value!r}.")
+    below = low is not None and (value <= low if low_open else value < low)
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        if high is None:
+            wanted = f"be {'>' if low_open else '>='} {low:g}"
+        elif low is None:
+            wanted = f"be {'<' if high_open else '<='} {high:g}"
+        else:
+            wanted = f"lie in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        raise ValueError(f"`{name}` must {wanted}, got {value!r}.")
+    return float(value)
 
 
 def check_positive_int(value, name):

@@ -10,7 +10,6 @@ seed gives the same initial weights and the same shuffling order on every backen
 
 from __future__ import annotations
 
-import math
 import types
 import warnings
 
@@ -363,8 +362,6 @@ def namespace_of(*arrays):
     return array_api_compat.array_namespace(*arrays)
 
 
-def is_finite_number(value):
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def random_permutation(n, seed=None):

@@ -6,7 +6,7 @@ from . import losses
 from ._validation import check_positive_int, check_targets, check_X
 from .backend import Backend
 from .layers import Layer
-from .regularization import _check_fraction
+from .regularization import check_dropout
 
 # Rows per chunk when predicting: bounds the activations held at once whatever the size of X.
 PREDICT_BATCH_SIZE = 8192
@@ -159,7 +159,7 @@ class Model:
         ForwardCache
             ``cache[l] = (Z_l, A_l)``, each of shape ``(n_samples, layers[l].n_out)``.
         """
-        dropout = _check_fraction(dropout, "dropout", upper_inclusive=False)
+        dropout = check_dropout(dropout)
         X = check_X(X, self.backend, self.n_features)
         return self._forward(X, dropout if training else 0.0)
 

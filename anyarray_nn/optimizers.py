@@ -28,32 +28,20 @@ import math
 from array_api_compat import is_writeable_array
 
 from ._registry import lookup
-
-
-def _check_number(value, name, low=None, high=None, low_open=False, high_open=True):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"`{name}` must be a finite number, got {value!r}.")
-    below = low is not None and (value <= low if low_open else value < low)
-    above = high is not None and (value >= high if high_open else value > high)
-    if below or above:
-        lo = "(" if low_open else "["
-        hi = ")" if high_open else "]"
-        interval = f"{lo}{'-inf' if low is None else low}, {'inf' if high is None else high}{hi}"
-        raise ValueError(f"`{name}` must lie in {interval}, got {value!r}.")
-    return float(value)
+from ._validation import check_number
 
 
 def _fraction(value, name):
     """A decay rate in [0, 1) (beta_1, beta_2, rho, momentum)."""
-    return _check_number(value, name, low=0.0, high=1.0)
+    return check_number(value, name, low=0.0, high=1.0)
 
 
 def _positive(value, name):
-    return _check_number(value, name, low=0.0, low_open=True, high=None)
+    return check_number(value, name, low=0.0, low_open=True, high=None)
 
 
 def _non_negative(value, name):
-    return _check_number(value, name, low=0.0, high=None)
+    return check_number(value, name, low=0.0, high=None)
 
 
 def _inplace(*arrays):

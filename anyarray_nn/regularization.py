@@ -20,20 +20,15 @@ output layer never drops. Masks come from the backend's seeded generator.
 
 from __future__ import annotations
 
-import math
+from ._validation import check_number
 
 METHODS = ("none", "l1", "l2", "elasticnet")
 _ALIASES = {"elastic_net": "elasticnet", "elastic": "elasticnet", None: "none"}
 
 
-def _check_fraction(value, name, upper_inclusive):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise TypeError(f"`{name}` must be a finite number, got {value!r}.")
-    ok = 0.0 <= value <= 1.0 if upper_inclusive else 0.0 <= value < 1.0
-    if not ok:
-        interval = "[0, 1]" if upper_inclusive else "[0, 1)"
-        raise ValueError(f"`{name}` must lie in {interval}, got {value!r}.")
-    return float(value)
+def check_dropout(rate):
+    """A dropout rate in [0, 1) as a float, or an error naming `dropout`."""
+    return check_number(rate, "dropout", low=0.0, high=1.0)
 
 
 class Regularization:
@@ -57,14 +52,10 @@ class Regularization:
         key = _ALIASES.get(key, key)
         if key not in METHODS:
             raise ValueError(f"Unknown regularization method {method!r} for `method`; expected one of {list(METHODS)}.")
-        if isinstance(lam, bool) or not isinstance(lam, (int, float)) or not math.isfinite(lam):
-            raise TypeError(f"`lam` must be a finite number, got {lam!r}.")
-        if lam < 0:
-            raise ValueError(f"`lam` must be >= 0, got {lam!r}.")
         self.method = key
-        self.lam = float(lam)
-        self.r = _check_fraction(r, "r", upper_inclusive=True)
-        self.dropout = _check_fraction(dropout, "dropout", upper_inclusive=False)
+        self.lam = check_number(lam, "lam", low=0.0)
+        self.r = check_number(r, "r", low=0.0, high=1.0, high_open=False)
+        self.dropout = check_dropout(dropout)
 
     @property
     def l1_ratio(self):

@@ -34,8 +34,7 @@ from __future__ import annotations
 import math
 
 from ._registry import lookup
-from ._validation import check_positive_int
-from .optimizers import _check_number
+from ._validation import check_number, check_positive_int
 
 
 class Schedule:
@@ -105,7 +104,7 @@ class StepDecay(Schedule):
 
     def __init__(self, step_size=30, gamma=0.1):
         self.step_size = check_positive_int(step_size, "step_size")
-        self.gamma = _check_number(gamma, "gamma", low=0.0, low_open=True, high=1.0, high_open=False)
+        self.gamma = check_number(gamma, "gamma", low=0.0, low_open=True, high=1.0, high_open=False)
         super().__init__()
 
     def multiplier(self):
@@ -127,7 +126,7 @@ class ExponentialDecay(Schedule):
     name = "exponential"
 
     def __init__(self, gamma=0.95):
-        self.gamma = _check_number(gamma, "gamma", low=0.0, low_open=True, high=1.0, high_open=False)
+        self.gamma = check_number(gamma, "gamma", low=0.0, low_open=True, high=1.0, high_open=False)
         super().__init__()
 
     def multiplier(self):
@@ -154,7 +153,7 @@ class Cosine(Schedule):
 
     def __init__(self, t_max=None, min_lr=0.0):
         self.t_max = None if t_max is None else check_positive_int(t_max, "t_max")
-        self.min_lr = _check_number(min_lr, "min_lr", low=0.0, high=None)
+        self.min_lr = check_number(min_lr, "min_lr", low=0.0, high=None)
         super().__init__()
 
     def reset(self):
@@ -212,13 +211,13 @@ class ReduceOnPlateau(Schedule):
     name = "plateau"
 
     def __init__(self, factor=0.1, patience=10, min_delta=1e-4, cooldown=0, min_lr=0.0):
-        self.factor = _check_number(factor, "factor", low=0.0, low_open=True, high=1.0)
+        self.factor = check_number(factor, "factor", low=0.0, low_open=True, high=1.0)
         self.patience = check_positive_int(patience, "patience")
-        self.min_delta = _check_number(min_delta, "min_delta", low=0.0, high=None)
+        self.min_delta = check_number(min_delta, "min_delta", low=0.0, high=None)
         if isinstance(cooldown, bool) or not isinstance(cooldown, int) or cooldown < 0:
             raise ValueError(f"`cooldown` must be an integer >= 0, got {cooldown!r}.")
         self.cooldown = cooldown
-        self.min_lr = _check_number(min_lr, "min_lr", low=0.0, high=None)
+        self.min_lr = check_number(min_lr, "min_lr", low=0.0, high=None)
         super().__init__()
 
     def reset(self):

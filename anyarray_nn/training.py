@@ -25,7 +25,7 @@ import warnings
 
 from . import losses, optimizers, schedules
 from . import regularization as regularization_module
-from ._validation import check_positive_int, check_targets, check_X
+from ._validation import check_number, check_positive_int, check_targets, check_X
 from .model import PREDICT_BATCH_SIZE
 
 
@@ -52,15 +52,11 @@ class Solver:
     def __init__(self, loss=None, optimizer="sgd", learning_rate=0.01, regularization=None, schedule=None, clip_norm=None):
         self.loss = None if loss is None else losses.get(loss)
         self.optimizer = optimizers.get(optimizer)
-        if isinstance(learning_rate, bool) or not isinstance(learning_rate, (int, float)) or not math.isfinite(learning_rate):
-            raise TypeError(f"`learning_rate` must be a finite number, got {learning_rate!r}.")
-        if learning_rate <= 0:
-            raise ValueError(f"`learning_rate` must be > 0, got {learning_rate!r}.")
-        self.learning_rate = float(learning_rate)
+        self.learning_rate = check_number(learning_rate, "learning_rate", low=0.0, low_open=True)
         self.regularization = regularization_module.get(regularization)
         self.schedule = schedules.get(schedule)
         if clip_norm is not None:
-            clip_norm = optimizers._check_number(clip_norm, "clip_norm", low=0.0, low_open=True, high=None)
+            clip_norm = check_number(clip_norm, "clip_norm", low=0.0, low_open=True, high=None)
         self.clip_norm = clip_norm
 
     def __repr__(self):
@@ -153,7 +149,7 @@ class EarlyStopping:
 
     def __init__(self, patience=10, min_delta=0.0, restore_best_weights=True, monitor="val_loss"):
         self.patience = check_positive_int(patience, "patience")
-        self.min_delta = optimizers._check_number(min_delta, "min_delta", low=0.0, high=None)
+        self.min_delta = check_number(min_delta, "min_delta", low=0.0, high=None)
         if not isinstance(restore_best_weights, bool):
             raise TypeError(f"`restore_best_weights` must be True or False, got {restore_best_weights!r}.")
         self.restore_best_weights = restore_best_weights
