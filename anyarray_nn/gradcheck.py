@@ -79,7 +79,7 @@ def gradcheck(model, X, y, solver=None, eps=1e-6, tol=1e-6):
             f"or move it with model.to(model.backend.name, dtype='float64')."
         )
     solver = default_solver(model, solver)
-    backend, xp = model.backend, model.xp
+    backend = model.backend
     Xd = check_X(X, backend, model.n_features)
     T = check_targets(y, backend, solver.loss.name, model.n_outputs, Xd.shape[0])
 

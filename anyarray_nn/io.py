@@ -35,7 +35,7 @@ import zipfile
 
 import numpy as np
 
-from . import activations, initializers, losses, optimizers
+from . import activations, losses, optimizers
 from . import regularization as regularization_module
 from .backend import to_numpy
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import math
 import numbers
-import sys
 import warnings
 
 try:
