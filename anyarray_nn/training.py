@@ -244,12 +244,9 @@ class History:
 
 def _correct(A, T, activation_name, xp):
     """Number of correct predictions in a batch, as a 0-d device array."""
-    if activation_name == "softmax":
-        hits = xp.argmax(A, axis=1) == xp.argmax(T, axis=1)
-        return xp.sum(xp.astype(hits, A.dtype))
-    hits = (A >= 0.5) == (T >= 0.5)
+    hits = xp.astype(_predictions(A, activation_name, xp) == _true_predictions(T, activation_name, xp), A.dtype)
     # Multi-label sigmoid outputs: the fraction of labels right in each row.
-    return xp.sum(xp.astype(hits, A.dtype)) / A.shape[1]
+    return xp.sum(hits) if hits.ndim == 1 else xp.sum(hits) / hits.shape[1]
 
 
 def _predictions(A, activation_name, xp):
