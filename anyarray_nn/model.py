@@ -211,19 +211,28 @@ class Model:
         T = check_targets(y, self.backend, solver.loss.name, self.n_outputs, cache.X.shape[0])
         return self._backward(cache, T, solver.loss, solver.regularization)
 
-    def _backward(self, cache, T, loss, regularization):
+    def _backward(self, cache, T, loss, regularization, scale=None):
+        """:meth:`backward` on checked targets; with ``scale`` every gradient comes multiplied by it.
+
+        Every gradient is linear in the output gradient, so scaling that ``(n_samples, n_outputs)`` array
+        scales them all for a few multiplications: plain SGD passes ``-lr`` and gets its updates.
+        """
         xp = self.xp
         last = len(self.layers) - 1
         Z, A = cache[last]
         act = self.layers[last].activation
         value = loss.forward(Z, A, T, act, xp=xp)
         grad_Z = loss.backward(Z, A, T, act, xp=xp)
+        if scale is not None:
+            grad_Z = grad_Z * scale
         grads_W = [None] * len(self.layers)
         grads_b = [None] * len(self.layers)
         for i in range(last, -1, -1):
             layer = self.layers[i]
             grad_W = cache.inputs[i].T @ grad_Z
             penalty_grad = regularization.gradient(layer.W, xp=xp)
+            if penalty_grad is not None and scale is not None:
+                penalty_grad = penalty_grad * scale
             grads_W[i] = grad_W if penalty_grad is None else grad_W + penalty_grad
             grads_b[i] = xp.sum(grad_Z, axis=0)
             if i > 0:

@@ -100,6 +100,31 @@ class SGD(Optimizer):
             out.append(p)
         return out, {**state, "t": state["t"] + 1}
 
+    def apply_updates(self, params, updates, state, *, xp):
+        """The same step from gradients that were already multiplied by ``-lr``: ``p <- p + u``.
+
+        Backpropagation is linear in the output gradient, so the training loop can scale that small
+        ``(n_samples, n_outputs)`` array by ``-lr`` and receive every gradient as its update. Adding it is
+        one pass over each parameter, where :meth:`step` first makes the temporary ``lr * g`` of the
+        parameter's size (see :func:`folds_learning_rate`).
+        """
+        out = []
+        for p, u in zip(params, updates):
+            if _inplace(p):
+                p += u
+            else:
+                p = p + u
+            out.append(p)
+        return out, {**state, "t": state["t"] + 1}
+
+
+def folds_learning_rate(optimizer):
+    """Whether the training loop may fold the learning rate into the output gradient for ``optimizer``.
+
+    Only plain SGD's update is ``-lr * g``; a subclass with its own ``step`` is taken at its word.
+    """
+    return isinstance(optimizer, SGD) and type(optimizer).step is SGD.step
+
 
 class Momentum(Optimizer):
     """Gradient descent with (heavy-ball) momentum, in the form torch.optim.SGD uses::

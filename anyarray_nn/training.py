@@ -10,6 +10,9 @@ One epoch, for ``n`` samples and batch size ``m``::
         params = optimizer.step(params, grads)
     read the summed loss and accuracy from the device, once
 
+Plain SGD (without clipping) takes a shortcut: backward scales the output gradient by ``-lr``, which
+makes every gradient the update itself, and the step is ``p += update`` with no temporary.
+
 Nothing inside the batch loop waits for the device: each batch's loss and predictions stay device
 arrays, summed and compared once per epoch, and the host reads one small vector per epoch.
 """
@@ -456,6 +459,8 @@ def fit(
         early.reset()
 
     n, m = X.shape[0], settings.batch_size
+    # Plain SGD gets its updates straight from backpropagation (Solver's clipping needs true gradients).
+    fold = optimizers.folds_learning_rate(optimizer) and solver.clip_norm is None
     classifier = _is_classifier(model, solver)
     dropout = solver.regularization.dropout
     history = History() if resumed is None else resumed
@@ -481,7 +486,8 @@ def fit(
                 idx = order[start : min(start + m, n)]
                 Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
             cache = model._forward(Xb, dropout)
-            loss, grads_W, grads_b = model._backward(cache, Tb, solver.loss, solver.regularization)
+            scale = -float(lr) if fold else None
+            loss, grads_W, grads_b = model._backward(cache, Tb, solver.loss, solver.regularization, scale)
             batch_losses.append(loss)
             if classifier:
                 batch_predictions.append(_predictions(cache.output, model.output_activation, xp))
@@ -491,7 +497,10 @@ def fit(
             grads = [g for pair in zip(grads_W, grads_b) for g in pair]
             if solver.clip_norm is not None:
                 grads = optimizers.clip_by_global_norm(grads, solver.clip_norm, xp=xp)
-            params, state = optimizer.step(params, grads, state, lr, xp=xp)
+            if fold:
+                params, state = optimizer.apply_updates(params, grads, state, xp=xp)
+            else:
+                params, state = optimizer.step(params, grads, state, lr, xp=xp)
             model._set_parameters_unchecked(params)
 
         stats = list(_epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp))

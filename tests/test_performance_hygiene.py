@@ -32,7 +32,7 @@ def _model(bk, n_features=5, n_classes=3):
 
 
 class _DtypeSpy(ann.optimizers.SGD):
-    """SGD that records the dtype of every parameter and gradient it is given."""
+    """SGD that records the dtype of every parameter and gradient it is given (through ``step``)."""
 
     def __init__(self):
         super().__init__()
@@ -47,10 +47,27 @@ class _DtypeSpy(ann.optimizers.SGD):
         return params, state
 
 
+class _FoldedDtypeSpy(ann.optimizers.SGD):
+    """Plain SGD (the loop folds the learning rate into backprop) that records what ``apply_updates`` sees."""
+
+    def __init__(self):
+        super().__init__()
+        self.seen = []
+        self.steps = 0
+
+    def apply_updates(self, params, updates, state, *, xp):
+        self.steps += 1
+        self.seen += [a.dtype for a in list(params) + list(updates)]
+        params, state = super().apply_updates(params, updates, state, xp=xp)
+        self.seen += [a.dtype for a in params]
+        return params, state
+
+
+@pytest.mark.parametrize("spy", [_DtypeSpy, _FoldedDtypeSpy], ids=["step", "folded-lr"])
 @pytest.mark.parametrize(
     "regularization", [None, ann.Regularization("l2", lam=1e-3, dropout=0.25)], ids=["plain", "l2-dropout"]
 )
-def test_training_keeps_the_model_dtype(bk, regularization):
+def test_training_keeps_the_model_dtype(bk, regularization, spy):
     X, y = _data()
     model = _model(bk)
     seen = []
@@ -63,14 +80,15 @@ def test_training_keeps_the_model_dtype(bk, regularization):
         seen.extend(m.dtype for m in cache.masks if m is not None)
         return cache
 
-    def spy_backward(cache, Tb, loss, reg):
+    def spy_backward(cache, Tb, loss, reg, scale=None):
         seen.append(Tb.dtype)
-        value, grads_W, grads_b = backward(cache, Tb, loss, reg)
+        value, grads_W, grads_b = backward(cache, Tb, loss, reg, scale)
         seen.extend(a.dtype for a in [value, *grads_W, *grads_b])
         return value, grads_W, grads_b
 
     model._forward, model._backward = spy_forward, spy_backward
-    optimizer = _DtypeSpy()
+    optimizer = spy()
+    assert ann.optimizers.folds_learning_rate(optimizer) == (spy is _FoldedDtypeSpy)
     solver = ann.Solver(optimizer=optimizer, learning_rate=0.05, regularization=regularization)
     model.fit(X, y, solver, ann.Settings(epochs=2, batch_size=16, verbose=0), validation_data=(X, y))
 
@@ -81,6 +99,52 @@ def test_training_keeps_the_model_dtype(bk, regularization):
         stray = {str(d) for d in dtypes if d != dtype}
         assert not stray, f"{where} saw dtypes {stray}; expected only {bk.dtype}"
     assert all(p.dtype == dtype for p in model.parameters())
+
+
+@pytest.mark.parametrize(
+    "regularization",
+    [None, ann.Regularization("l2", lam=1e-2, dropout=0.25), ann.Regularization("elasticnet", lam=1e-2, r=0.3)],
+    ids=["plain", "l2-dropout", "elasticnet"],
+)
+def test_folded_learning_rate_trains_like_the_sgd_step(bk64, regularization):
+    """Plain SGD's shortcut (backprop scaled by -lr, then p += update) equals p -= lr * g up to rounding."""
+    X, y = _data()
+    folded, stepped = _model(bk64), _model(bk64)
+    schedule = ann.schedules.get("step", step_size=1, gamma=0.5)
+    histories = []
+    for model, optimizer in ((folded, ann.optimizers.SGD()), (stepped, _DtypeSpy())):
+        solver = ann.Solver(optimizer=optimizer, learning_rate=0.2, regularization=regularization, schedule=schedule)
+        histories.append(model.fit(X, y, solver, ann.Settings(epochs=3, batch_size=16, verbose=0)))
+    assert ann.optimizers.folds_learning_rate(folded.solver_.optimizer)
+    assert not ann.optimizers.folds_learning_rate(stepped.solver_.optimizer)
+    assert histories[1].learning_rate == [0.2, 0.1, 0.05]
+    np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-12)
+    moved = 0.0
+    for p, q, p0 in zip(folded.parameters(), stepped.parameters(), _model(bk64).parameters()):
+        p, q, p0 = (folded.backend.to_numpy(a) for a in (p, q, p0))
+        np.testing.assert_allclose(p, q, rtol=1e-12, atol=1e-14)
+        moved += float(np.abs(p - p0).sum())
+    assert moved > 0.1  # the weights did train
+
+
+def test_clipping_keeps_the_sgd_step(bk64, monkeypatch):
+    """With clip_norm the loop needs true gradients, so plain SGD goes through ``step``; without, it folds."""
+    X, y = _data()
+    calls = {"step": 0, "apply_updates": 0}
+    SGD = ann.optimizers.SGD
+    for name in calls:
+        original = getattr(SGD, name)
+
+        def counting(self, *args, _name=name, _original=original, **kwargs):
+            calls[_name] += 1
+            return _original(self, *args, **kwargs)
+
+        monkeypatch.setattr(SGD, name, counting)
+    for clip_norm, expected in ((1.0, {"step": 3, "apply_updates": 0}), (None, {"step": 0, "apply_updates": 3})):
+        calls.update(step=0, apply_updates=0)
+        solver = ann.Solver(optimizer="sgd", learning_rate=0.1, clip_norm=clip_norm)
+        _model(bk64).fit(X, y, solver, ann.Settings(epochs=1, batch_size=16, verbose=0))
+        assert calls == expected, f"clip_norm={clip_norm}"
 
 
 def _count_host_reads(monkeypatch, model):
