@@ -312,6 +312,17 @@ def ratio(a, b):
     return a / b if b else math.nan
 
 
+def paired_ratio(times_a, times_b):
+    """Median over rounds of ``a / b``, each pair measured back to back in the same round.
+
+    On a machine whose speed drifts (a VM that shares its host), both halves of a pair see nearly the
+    same machine, so this is steadier than the ratio of the two medians, which can come from rounds far
+    apart.
+    """
+    pairs = [ratio(a, b) for a, b in zip(times_a, times_b)]
+    return statistics.median(pairs) if pairs else math.nan
+
+
 # --------------------------------------------------------------------------------------------------
 # Each "runner" does one epoch per call and returns its seconds. The runners of a batch size are called
 # in turns (one repetition of each, then the next round), so that a machine shared with other work slows

@@ -21,6 +21,7 @@ import time
 import numpy as np
 from sklearn.datasets import load_digits
 
+import _common  # noqa: F401  (from a checkout, puts the package next to this folder on the path)
 import anyarray_nn as ann
 from anyarray_nn.preprocessing import StandardScaler, train_test_split
 

@@ -17,6 +17,7 @@ import tracemalloc
 
 import numpy as np
 
+import _common  # noqa: F401  (from a checkout, puts the package next to this folder on the path)
 import anyarray_nn as ann
 
 

@@ -55,7 +55,7 @@ def point(label, name, device, sizes, X, labels, args):
     n = X.shape[0]
     return {
         "backend": label, "architecture": list(sizes), "samples": n, "batch_size": args.batch_size,
-        "epoch": epoch, "floor": fl, "epoch_over_floor": c.ratio(epoch["median_s"], fl["median_s"]),
+        "epoch": epoch, "floor": fl, "epoch_over_floor": c.paired_ratio(times["epoch"], times["floor"]),
         "us_per_sample": 1e6 * epoch["median_s"] / n,
         "gflops_per_s": c.epoch_flops(sizes, n) / epoch["median_s"] / 1e9,
         "train_loss": record["loss"],

@@ -27,6 +27,7 @@ from sklearn.neural_network import MLPRegressor as SkMLPRegressor
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
+import _common  # noqa: F401  (from a checkout, puts the package next to this folder on the path)
 from anyarray_nn.sklearn import MLPClassifier, MLPRegressor
 
 DATASETS = {

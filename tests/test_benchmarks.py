@@ -1,0 +1,103 @@
+"""The benchmark scripts run end to end on tiny settings and write complete reports.
+
+Only the shape of the reports is checked here, never a timing: the figures themselves come from full
+runs of the scripts (see the README's Performance section).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+
+
+def _run(script, *args, cwd):
+    """Run a benchmark script from a directory outside the checkout; returns its output."""
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *map(str, args)],
+        cwd=cwd, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, f"{script} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc.stdout
+
+
+def _report(out_dir, name):
+    with open(Path(out_dir) / f"{name}.json", encoding="utf-8") as f:
+        report = json.load(f)
+    machine = report["machine"]
+    assert machine["cpu"] and machine["versions"]["numpy"] and machine["versions"]["anyarray_nn"]
+    assert machine["blas"], "the report names NumPy's BLAS"
+    assert report["command"].startswith(f"python benchmarks/{name}.py")
+    assert report["markdown_table"].startswith("|")
+    return report
+
+
+def _positive(x):
+    return isinstance(x, float) and math.isfinite(x) and x > 0
+
+
+def test_training_throughput_reports_floor_and_peers(tmp_path):
+    out = _run(
+        "training_throughput.py", "--samples", 700, "--batch-sizes", 64, 256, "--repeat", 2, "--warmup", 0,
+        "--backends", "numpy", "--out-dir", tmp_path, cwd=tmp_path,
+    )
+    assert "epoch/floor" in out and "target  :" in out
+    report = _report(tmp_path, "training_throughput")
+    rows = report["results"]
+    assert [(r["backend"], r["batch_size"]) for r in rows] == [("numpy", 64), ("numpy", 256)]
+    for r in rows:
+        assert len(r["epoch"]["times_s"]) == 2 and len(r["floor"]["times_s"]) == 2
+        for key in ("samples_per_s", "epoch_over_floor", "epoch_over_floor_of_medians", "epoch_over_floor_best"):
+            assert _positive(r[key]), key
+        assert 0.0 <= r["epoch"]["train_accuracy"][-1] <= 1.0
+    if report["torch_nn"]:  # torch is installed: the torch.nn peer ran in the same rounds
+        assert all(_positive(r["over_torch_nn"]) for r in rows)
+    if report["sklearn"]:
+        assert all(_positive(r["sklearn_speedup"]) for r in rows)
+    targets = report["targets"]
+    assert targets["numpy epoch/floor at batch 64"]["value"] == rows[0]["epoch_over_floor"]
+    assert targets["cupy epoch / torch.nn (cuda) at batch 1024"]["met"] is None  # not measured here
+    pytest.importorskip("matplotlib", reason="the plot needs matplotlib")
+    assert (tmp_path / "training_throughput.png").stat().st_size > 1000
+
+
+def test_scaling_reports_both_sweeps(tmp_path):
+    _run(
+        "scaling.py", "--widths", 16, 32, "--width-samples", 400, "--samples", 400, 800, "--batch-size", 64,
+        "--repeat", 1, "--warmup", 0, "--out-dir", tmp_path, cwd=tmp_path,
+    )
+    results = _report(tmp_path, "scaling")["results"]
+    assert len(results["width"]) == 2 and len(results["data"]) == 2
+    for r in results["width"] + results["data"]:
+        assert _positive(r["epoch_over_floor"]) and _positive(r["us_per_sample"])
+
+
+def test_training_memory_reports_peak_against_reference(tmp_path):
+    _run("training_memory.py", "--samples", 800, "--batch-sizes", 64, "--out-dir", tmp_path, cwd=tmp_path)
+    (row,) = _report(tmp_path, "training_memory")["results"]
+    assert row["peak_bytes"] > 0 and row["reference_bytes"] > 0
+    assert row["reference_bytes"] == row["data_bytes"] + row["parameter_bytes"] + row["activation_bytes"]
+
+
+def test_predict_memory_runs(tmp_path):
+    out = _run("predict_memory.py", "--rows", 1500, "--features", 20, cwd=tmp_path)
+    assert "extra over the input" in out
+
+
+@pytest.mark.parametrize(
+    "script, args",
+    [
+        ("compare_optimizers.py", ["--seeds", 1, "--datasets", "iris"]),
+        ("sklearn_comparison.py", ["--seeds", 1, "--max-iter", 5, "--datasets", "breast_cancer"]),
+    ],
+)
+def test_comparison_scripts_print_their_tables(tmp_path, script, args):
+    pytest.importorskip("sklearn", reason="the comparison scripts load scikit-learn's data sets")
+    out = _run(script, *args, cwd=tmp_path)
+    assert "|---" in out
