@@ -189,7 +189,7 @@ def main(argv=None):
     checks = check_targets(rows)
     print()
     for name, (value, target, met) in checks.items():
-        shown = "not measured" if value is None else f"{value:.2f}"
+        shown = "not measured" if value is None else f"{value:.3f}"
         print(f"target  : {name} {target}: {shown}" + ("" if value is None else ("  met" if met else "  NOT met")))
     print(
         "(every ratio is the median over rounds of two epochs measured back to back; the JSON also holds the "
