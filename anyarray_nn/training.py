@@ -321,8 +321,9 @@ def _evaluate_device(model, X, T, solver, batch_size=None):
 class _Progress:
     """Prints epoch lines with timing and an estimate of the time left; silent at verbose=0."""
 
-    def __init__(self, epochs, verbose, stream=None):
+    def __init__(self, epochs, verbose, stream=None, first=1):
         self.epochs = epochs
+        self.first = first  # after a resume, the first epoch this run trains
         self.verbose = verbose
         self.stream = stream or sys.stdout
         self.every = 1 if verbose == 2 else max(1, epochs // 20)
@@ -331,10 +332,10 @@ class _Progress:
     def epoch(self, epoch, history):
         if self.verbose == 0:
             return
-        if not (epoch == 1 or epoch == self.epochs or epoch % self.every == 0):
+        if not (epoch == self.first or epoch == self.epochs or epoch % self.every == 0):
             return
         elapsed = time.perf_counter() - self.start
-        left = elapsed / epoch * (self.epochs - epoch)
+        left = elapsed / (epoch - self.first + 1) * (self.epochs - epoch)
         parts = [f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}", f"loss {history.loss[-1]:.4f}"]
         if history.accuracy:
             parts.append(f"acc {history.accuracy[-1]:.4f}")
@@ -469,7 +470,7 @@ def fit(
         eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
     best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
     last_good = [xp.asarray(p, copy=True) for p in params]
-    progress = _Progress(settings.epochs, verbose)
+    progress = _Progress(settings.epochs, verbose, first=start_epoch + 1)
     truth = _true_predictions(T, model.output_activation, xp) if classifier else None
 
     stop_reason = f"completed {settings.epochs} epochs"

@@ -64,6 +64,23 @@ def test_progress_prints_about_twenty_lines():
     assert lines[-1].startswith("epoch 200/200") and "ETA 0.0s" in lines[-1]
 
 
+def test_progress_after_a_resume_estimates_from_this_run(monkeypatch):
+    """Resumed at epoch 90 of 100: the time left comes from the epochs this run trained, not from 90."""
+    clock = {"t": 1000.0}
+    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["t"])
+    stream = io.StringIO()
+    progress = training._Progress(100, verbose=2, stream=stream, first=91)
+    history = training.History()
+    for epoch in range(91, 101):
+        clock["t"] += 2.0  # two seconds per epoch
+        history.loss.append(0.5)
+        history.epoch_time.append(2.0)
+        progress.epoch(epoch, history)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].startswith("epoch  91/100") and "elapsed 2.0s" in lines[0] and "ETA 18.0s" in lines[0]
+    assert "ETA 10.0s" in lines[4] and lines[-1].endswith("ETA 0.0s")
+
+
 def test_host_reads_do_not_grow_with_the_number_of_batches(monkeypatch):
     """The device is read once per epoch, however many batches the epoch has."""
     calls = []
