@@ -95,14 +95,9 @@ class SGD(Optimizer):
 
     def step(self, params, grads, state, learning_rate, *, xp):
         lr = float(learning_rate)
-        out = []
-        for p, g in zip(params, grads):
-            if _inplace(p):
-                p -= lr * g
-            else:
-                p = p - lr * g
-            out.append(p)
-        return out, {**state, "t": state["t"] + 1}
+        # p + (-lr * g) equals p - lr * g to the last bit (negation is exact); the generator makes one
+        # temporary at a time.
+        return self._add(params, ((-lr) * g for g in grads), state)
 
     def apply_updates(self, params, updates, state, *, xp):
         """The same step from gradients that were already multiplied by ``-lr``: ``p <- p + u``.
@@ -112,6 +107,10 @@ class SGD(Optimizer):
         one pass over each parameter, where :meth:`step` first makes the temporary ``lr * g`` of the
         parameter's size (see :func:`folds_learning_rate`).
         """
+        return self._add(params, updates, state)
+
+    @staticmethod
+    def _add(params, updates, state):
         out = []
         for p, u in zip(params, updates):
             if _inplace(p):

@@ -478,6 +478,7 @@ def fit(
         t0 = time.perf_counter()
         backend.start_epoch()
         lr = schedule.learning_rate(solver.learning_rate)
+        scale = -float(lr) if fold else None
         order = backend.permutation(n) if settings.shuffle else None
         batch_losses, batch_predictions = [], []
         for start in range(0, n, m):
@@ -487,7 +488,6 @@ def fit(
                 idx = order[start : min(start + m, n)]
                 Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
             cache = model._forward(Xb, dropout)
-            scale = -float(lr) if fold else None
             loss, grads_W, grads_b = model._backward(cache, Tb, solver.loss, solver.regularization, scale)
             batch_losses.append(loss)
             if classifier:

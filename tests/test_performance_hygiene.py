@@ -31,36 +31,34 @@ def _model(bk, n_features=5, n_classes=3):
     return bk.model([ann.Layer(n_features, 8, "relu"), ann.Layer(8, 6, "tanh"), ann.Layer(6, n_classes, "softmax")])
 
 
-class _DtypeSpy(ann.optimizers.SGD):
-    """SGD that records the dtype of every parameter and gradient it is given (through ``step``)."""
+class _Recording(ann.optimizers.SGD):
+    """SGD that counts its updates and records the dtype of every array going in and coming out."""
 
     def __init__(self):
         super().__init__()
         self.seen = []
         self.steps = 0
 
-    def step(self, params, grads, state, learning_rate, *, xp):
+    def _recorded(self, update, params, grads, *args, **kwargs):
         self.steps += 1
         self.seen += [a.dtype for a in list(params) + list(grads)]
-        params, state = super().step(params, grads, state, learning_rate, xp=xp)
+        params, state = update(params, grads, *args, **kwargs)
         self.seen += [a.dtype for a in params]
         return params, state
 
 
-class _FoldedDtypeSpy(ann.optimizers.SGD):
+class _DtypeSpy(_Recording):
+    """Records what ``step`` sees; overriding ``step`` keeps the training loop on it."""
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        return self._recorded(super().step, params, grads, state, learning_rate, xp=xp)
+
+
+class _FoldedDtypeSpy(_Recording):
     """Plain SGD (the loop folds the learning rate into backprop) that records what ``apply_updates`` sees."""
 
-    def __init__(self):
-        super().__init__()
-        self.seen = []
-        self.steps = 0
-
     def apply_updates(self, params, updates, state, *, xp):
-        self.steps += 1
-        self.seen += [a.dtype for a in list(params) + list(updates)]
-        params, state = super().apply_updates(params, updates, state, xp=xp)
-        self.seen += [a.dtype for a in params]
-        return params, state
+        return self._recorded(super().apply_updates, params, updates, state, xp=xp)
 
 
 @pytest.mark.parametrize("spy", [_DtypeSpy, _FoldedDtypeSpy], ids=["step", "folded-lr"])
