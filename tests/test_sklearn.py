@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pickle
 import sys
-import warnings
 
 import array_api_compat
 import numpy as np
@@ -16,7 +15,6 @@ threadpool_limits = threadpoolctl.threadpool_limits
 
 from sklearn.base import clone  # noqa: E402
 from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
-from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
