@@ -1,21 +1,24 @@
 """anyarray_nn: a from-scratch multilayer perceptron written once against the Python Array API standard.
 
-The same forward, backward and update code runs on NumPy, CuPy, torch and any Array API library.
+The same forward, backward and update code runs on NumPy, CuPy, torch, JAX, Dask and any Array API library.
 """
 
-from . import activations, datasets, initializers, losses, metrics, optimizers, plotting, preprocessing, schedules
+from . import activations, callbacks, datasets, initializers, losses, metrics, network, optimizers, plotting, preprocessing, schedules, step
+from ._version import __version__
 from .backend import Backend, to_numpy
+from .callbacks import Callback, EarlyStopping, History
 from .gradcheck import gradcheck
-from .io import ModelFileError, load, save
+from .io import ModelFileError
 from .layers import Layer
-from .model import ForwardCache, Model
+from .model import Model
+from .network import ForwardCache
 from .regularization import Regularization
-from .training import EarlyStopping, History, Settings, Solver
-
-__version__ = "0.1.0"
+from .saving import load, save
+from .training import Settings, Solver
 
 __all__ = [
     "Backend",
+    "Callback",
     "EarlyStopping",
     "ForwardCache",
     "History",

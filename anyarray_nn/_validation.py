@@ -164,13 +164,16 @@ def _check_shape(shape, n_features, name):
         )
 
 
-def check_targets(y, backend, loss_name, n_out, n_samples, name="y"):
-    """Validate targets for ``loss_name`` and an output layer of ``n_out`` units.
+def check_targets(y, backend, loss, n_out, n_samples, name="y"):
+    """Validate targets for ``loss`` and an output layer of ``n_out`` units, and move them to the backend.
+
+    The generic checks (numbers, 1-D or 2-D, one row per sample, finite) are made here; the loss encodes
+    what is left (:meth:`~anyarray_nn.losses.Loss.encode_targets`: one-hot rows for class labels under
+    cross-entropy, columns of values otherwise).
 
     Returns
     -------
     array of the backend, shape (n_samples, n_out), backend dtype
-        One-hot rows for class labels under cross-entropy, else the targets as columns.
     """
     arr = _host_numeric(y, name)
     if arr.ndim == 0 or arr.ndim > 2:
@@ -180,28 +183,14 @@ def check_targets(y, backend, loss_name, n_out, n_samples, name="y"):
             f"`X` and `{name}` have different numbers of samples: X has {n_samples}, {name} has {arr.shape[0]}."
         )
     _check_finite_host(arr, name)
-    if loss_name == "crossentropy":
-        if arr.ndim == 2 and arr.shape[1] == 1 and n_out > 1:
-            arr = arr[:, 0]
-        if arr.ndim == 1:
-            return backend.asarray(one_hot_host(arr, n_out, name))
-        if arr.shape[1] != n_out:
-            raise ValueError(
-                f"`{name}` one-hot targets have {arr.shape[1]} columns, but the output layer has {n_out} classes."
-            )
-        if arr.min() < 0 or arr.max() > 1:
-            raise ValueError(f"`{name}` one-hot / probability targets must lie in [0, 1], got [{arr.min()}, {arr.max()}].")
-        return _to_backend(arr, backend, name)
-    if arr.ndim == 1:
-        arr = arr[:, None]
-    if arr.shape[1] != n_out:
-        raise ValueError(f"`{name}` has {arr.shape[1]} output column(s) (shape {arr.shape}), but the output layer has {n_out}.")
-    if loss_name == "binary_crossentropy" and (arr.min() < 0 or arr.max() > 1):
-        bad = arr[(arr < 0) | (arr > 1)][0]
-        raise ValueError(
-            f"`{name}` for binary cross-entropy must hold 0/1 labels (or probabilities in [0, 1]), found {bad!r}."
-        )
-    return _to_backend(arr, backend, name)
+    return _to_backend(loss.encode_targets(arr, n_out, name), backend, name)
+
+
+def check_unit_interval(arr, message):
+    """A ValueError starting with ``message`` when the host array ``arr`` has values outside [0, 1]."""
+    outside = (arr < 0) | (arr > 1)
+    if np.any(outside):
+        raise ValueError(f"{message}, found {arr[outside][0]!r} (values span [{arr.min()}, {arr.max()}]).")
 
 
 def one_hot_host(labels, n_classes, name="y"):

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from array_api_compat import is_writeable_array
 
-from ._registry import lookup
+from ._registry import Registry
+from ._validation import check_number
 
 
 class Activation:
@@ -27,9 +28,24 @@ class Activation:
         cheapest in terms of the output (sigmoid: ``A (1 - A)``).
     backward(Z, A, grad_A, *, xp) -> grad_Z
         ``dL/dZ`` from ``dL/dA``; ``grad_A * g'(Z)`` unless the activation couples its outputs.
+    decide(A, *, xp) -> predictions
+        What an output layer with this activation predicts from its output ``A`` (n_samples, n_out):
+        the values themselves, unless the activation turns outputs into decisions (softmax, sigmoid).
+
+    Attributes
+    ----------
+    default_init : str
+        The initializer a :class:`~anyarray_nn.Layer` with this activation gets when none is named.
+    default_loss : str
+        The loss training uses for an output layer with this activation when the Solver names none.
+    classifier : bool
+        Whether an output layer with this activation predicts classes (``decide`` gives labels).
     """
 
     name = "activation"
+    default_init = "xavier"
+    default_loss = "mse"
+    classifier = False
 
     def forward(self, Z, *, xp):
         raise NotImplementedError
@@ -39,6 +55,9 @@ class Activation:
 
     def backward(self, Z, A, grad_A, *, xp):
         return grad_A * self.derivative(Z, A, xp=xp)
+
+    def decide(self, A, *, xp):
+        return A
 
     def get_config(self):
         """Constructor arguments, for saving; ``get(name)(**config)`` rebuilds the activation."""
@@ -68,6 +87,8 @@ class Sigmoid(Activation):
     """Logistic ``g(z) = 1 / (1 + exp(-z))``; ``g'(z) = g(z) (1 - g(z))``."""
 
     name = "sigmoid"
+    default_loss = "binary_crossentropy"
+    classifier = True
 
     def forward(self, Z, *, xp):
         # exp of a non-positive number only: no overflow for |z| of 1e4 and beyond.
@@ -76,6 +97,10 @@ class Sigmoid(Activation):
 
     def derivative(self, Z, A, *, xp):
         return A * (1.0 - A)
+
+    def decide(self, A, *, xp):
+        """0/1 labels, one column per output unit: ``A >= 0.5``, as int64."""
+        return xp.astype(A >= 0.5, xp.int64)
 
 
 class Tanh(Activation):
@@ -94,6 +119,7 @@ class ReLU(Activation):
     """Rectified linear ``g(z) = max(z, 0)``; ``g'(z) = 1 if z > 0 else 0`` (0 at the kink)."""
 
     name = "relu"
+    default_init = "he"
 
     def forward(self, Z, *, xp):
         # Against a row of zeros rather than the scalar 0.0: NumPy's maximum has no vectorized loop for a
@@ -125,9 +151,10 @@ class LeakyReLU(Activation):
     """
 
     name = "leaky_relu"
+    default_init = "he"
 
     def __init__(self, alpha=0.01):
-        self.alpha = float(alpha)
+        self.alpha = check_number(alpha, "alpha")
 
     def forward(self, Z, *, xp):
         return xp.where(Z > 0, Z, self.alpha * Z)
@@ -146,9 +173,10 @@ class ELU(Activation):
     """``g(z) = z if z > 0 else alpha (exp(z) - 1)``; ``g'(z) = 1 if z > 0 else g(z) + alpha``."""
 
     name = "elu"
+    default_init = "he"
 
     def __init__(self, alpha=1.0):
-        self.alpha = float(alpha)
+        self.alpha = check_number(alpha, "alpha", low=0.0)
 
     def forward(self, Z, *, xp):
         # expm1 of min(z, 0): the unused branch never overflows.
@@ -165,6 +193,7 @@ class Softplus(Activation):
     """``g(z) = log(1 + exp(z))``, a smooth ReLU; ``g'(z) = sigmoid(z)``."""
 
     name = "softplus"
+    default_init = "he"
 
     def forward(self, Z, *, xp):
         # max(z, 0) + log1p(exp(-|z|)) is the overflow-free form.
@@ -178,6 +207,7 @@ class SiLU(Activation):
     """Swish / SiLU ``g(z) = z sigmoid(z)``; ``g'(z) = s + z s (1 - s)`` with ``s = sigmoid(z)``."""
 
     name = "silu"
+    default_init = "he"
 
     def forward(self, Z, *, xp):
         return Z * SIGMOID.forward(Z, xp=xp)
@@ -196,6 +226,8 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    default_loss = "crossentropy"
+    classifier = True
 
     def forward(self, Z, *, xp):
         # Shifting by the row maximum changes nothing mathematically and keeps exp from overflowing.
@@ -209,22 +241,24 @@ class Softmax(Activation):
     def backward(self, Z, A, grad_A, *, xp):
         return A * (grad_A - xp.sum(grad_A * A, axis=1, keepdims=True))
 
+    def decide(self, A, *, xp):
+        """The class with the highest probability in each row, shape ``(n_samples,)``."""
+        return xp.argmax(A, axis=1)
+
 
 SIGMOID = Sigmoid()
 
-_REGISTRY = {
-    cls.name: cls for cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, SiLU, Softmax)
-}
-_ALIASES = {"identity": "linear", "logistic": "sigmoid", "swish": "silu", "leakyrelu": "leaky_relu"}
-
-
-def names():
-    """The registered activation names."""
-    return sorted(_REGISTRY)
+REGISTRY = Registry(
+    "activation", Activation, aliases={"identity": "linear", "logistic": "sigmoid", "swish": "silu", "leakyrelu": "leaky_relu"}
+)
+for _cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, SiLU, Softmax):
+    REGISTRY.register(_cls)
+names = REGISTRY.names
+register = REGISTRY.register
 
 
 def get(activation):
-    """An activation object from a name (``"relu"``) or an object with ``forward`` and ``derivative``.
+    """An activation object from a name (``"relu"``), a class, or an object with ``forward`` and ``derivative``.
 
     Raises
     ------
@@ -233,14 +267,10 @@ def get(activation):
     TypeError
         For anything else that is not an activation.
     """
-    if isinstance(activation, str):
-        return lookup("activation", activation, _REGISTRY, _ALIASES)()
-    if isinstance(activation, type) and issubclass(activation, Activation):
-        return activation()
+    if isinstance(activation, (str, type, Activation)):
+        return REGISTRY.get(activation)
     if callable(getattr(activation, "forward", None)) and callable(getattr(activation, "derivative", None)):
-        if not isinstance(activation, Activation):
-            return _Wrapped(activation)
-        return activation
+        return _Wrapped(activation)
     raise TypeError(
         f"`activation` must be a name in {names()} or an object with forward(Z, *, xp) and "
         f"derivative(Z, A, *, xp), got {type(activation).__name__}."
@@ -248,7 +278,7 @@ def get(activation):
 
 
 class _Wrapped(Activation):
-    """Gives a duck-typed user object the default ``backward``."""
+    """Gives a duck-typed user object the default ``backward`` and ``decide``."""
 
     def __init__(self, inner):
         self.inner = inner

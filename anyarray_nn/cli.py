@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from . import datasets, io, metrics, optimizers
+from . import datasets, metrics, optimizers, saving
 from .backend import to_numpy
 from .layers import Layer
 from .model import Model
@@ -316,7 +316,7 @@ def train(args):
 
 def _save_model(model, out, data, scaler, y_mean, y_scale):
     path = os.path.join(out, "model.npz")
-    io.save(model, path)
+    saving.save(model, path)
     meta = {
         "format": "anyarray-nn-cli",
         "version": 1,
@@ -355,7 +355,7 @@ def _save_plots(out, history, classification, y_test, pred, class_names, name):
 def predict(args):
     if not os.path.exists(args.model):
         raise CLIError(f"Model file not found: {args.model!r}.")
-    model = io.load(args.model, backend=args.backend, device=args.device)
+    model = saving.load(args.model, backend=args.backend, device=args.device)
     meta_path = os.path.splitext(args.model)[0] + META_SUFFIX
     meta = None
     if os.path.exists(meta_path):

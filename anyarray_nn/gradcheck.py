@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 
+from . import network
 from ._validation import check_targets, check_X
 from .training import default_solver
 
@@ -79,16 +80,19 @@ def gradcheck(model, X, y, solver=None, eps=1e-6, tol=1e-6):
             f"or move it with model.to(model.backend.name, dtype='float64')."
         )
     solver = default_solver(model, solver)
-    backend = model.backend
+    backend, xp = model.backend, model.xp
     Xd = check_X(X, backend, model.n_features)
-    T = check_targets(y, backend, solver.loss.name, model.n_outputs, Xd.shape[0])
+    T = check_targets(y, backend, solver.loss, model.n_outputs, Xd.shape[0])
 
     def loss_at():
-        cache = model._forward(Xd, 0.0)
-        value, _, _ = model._backward(cache, T, solver.loss, solver.regularization)
+        params = model.parameters()
+        cache = network.forward(model.layers, params, Xd, xp=xp)
+        value, _, _ = network.backward(model.layers, params, cache, T, solver.loss, solver.regularization, xp=xp)
         return float(value)
 
-    _, grads_W, grads_b = model._backward(model._forward(Xd, 0.0), T, solver.loss, solver.regularization)
+    params = model.parameters()
+    cache = network.forward(model.layers, params, Xd, xp=xp)
+    _, grads_W, grads_b = network.backward(model.layers, params, cache, T, solver.loss, solver.regularization, xp=xp)
     errors = {}
     all_num, all_ana = [], []
     for i, layer in enumerate(model.layers, start=1):

@@ -54,7 +54,6 @@ _STD = {
 _ALIASES = {"glorot": "xavier", "kaiming": "he", "zero": "zeros", "normal": "random"}
 
 # Activations whose default initializer is He; every other activation defaults to Xavier.
-_RELU_LIKE = {"relu", "leaky_relu", "elu", "silu", "softplus"}
 
 
 def names():
@@ -70,11 +69,6 @@ def canonical(init):
     if key not in _STD:
         raise ValueError(f"Unknown initializer {init!r} for `init`; expected one of {names()} (or glorot, kaiming).")
     return key
-
-
-def default_for(activation_name):
-    """He for ReLU-like activations, Xavier otherwise."""
-    return "he" if activation_name in _RELU_LIKE else "xavier"
 
 
 def check_distribution(distribution):

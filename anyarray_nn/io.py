@@ -1,4 +1,9 @@
-"""Saving and loading models: one ``.npz`` file, arrays plus a JSON header, never pickle.
+"""The model file format: one ``.npz`` file, arrays plus a JSON header, never pickle.
+
+This module knows the format only: it writes a header dict and a dict of NumPy arrays atomically, and
+reads them back after checking the archive's structure. What the header means (layers, Solver,
+optimizer state, History) is read and checked by :meth:`anyarray_nn.Model.from_state`;
+:func:`anyarray_nn.save` and :func:`anyarray_nn.load` join the two.
 
 Layout of a model file (a zip archive of ``.npy`` members, written uncompressed by :func:`numpy.savez`):
 
@@ -26,18 +31,17 @@ interruption leaves either the old file or the new one, never half a file.
 
 from __future__ import annotations
 
-import inspect
 import json
 import math
 import os
 import secrets
+import stat
 import zipfile
 
 import numpy as np
 
-from . import activations, losses, optimizers
-from . import regularization as regularization_module
-from .backend import to_numpy
+from ._version import __version__
+
 
 FORMAT_NAME = "anyarray_nn.model"
 #: The newest file format this library reads and the one it writes.
@@ -62,39 +66,46 @@ class ModelFileError(ValueError):
 
 # --------------------------------------------------------------------------------------------------
 # writing
-def save(model, path):
-    """Save ``model`` to ``path`` (an ``.npz`` file), atomically.
+def write_model_file(path, header, arrays):
+    """Write ``header`` (a JSON-able dict) and ``arrays`` (name -> NumPy array) to ``path``, atomically.
 
-    Parameters
-    ----------
-    model : Model
-        Its parameters, architecture, dtype, and what its last :meth:`~anyarray_nn.Model.fit` left:
-        the Solver, the optimizer state, the History and the random generator state.
-    path : str or os.PathLike
-        The file to write; an existing file is replaced only once the new one is complete.
+    The format name and version and the list of arrays with their shapes and dtypes are added to the
+    header. An existing file is replaced only once the new one is complete.
 
     Raises
     ------
     TypeError
-        For an argument of the wrong type.
-    ValueError
-        When a component (activation, loss, optimizer) is not in its name registry and so could not
-        be rebuilt on loading.
+        For a path that is not a str or os.PathLike, or a header entry that is not JSON.
     """
-    _write(model, path)
-
-
-def _write(model, path, training=None):
-    from .model import Model
-
-    if not isinstance(model, Model):
-        raise TypeError(f"`model` must be a Model, got {type(model).__name__}.")
     path = _check_path(path)
-    header, arrays = _collect(model)
-    header["training"] = training
-    text = json.dumps(header, allow_nan=True, separators=(",", ":"))
+    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "library_version": __version__, **header}
+    arrays = dict(arrays)
+    for name, a in arrays.items():
+        if not isinstance(a, np.ndarray) or a.dtype.kind not in _ARRAY_KINDS:
+            raise TypeError(f"Array {name!r} must be a numeric NumPy array to be saved, got {type(a).__name__} {getattr(a, 'dtype', '')}.")
+    header["arrays"] = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
+    text = json.dumps(jsonable(header, "header"), allow_nan=True, separators=(",", ":"))
     arrays[_HEADER_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
     _atomic_savez(path, arrays)
+
+
+def check_writable_path(path, name="path"):
+    """Check before a long computation that ``path`` can be written: its folder exists and is a folder.
+
+    Raises
+    ------
+    FileNotFoundError, NotADirectoryError, IsADirectoryError
+        Naming the argument ``name``.
+    """
+    path = _check_path(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.exists(folder):
+        raise FileNotFoundError(f"`{name}` {path!r}: the folder {folder!r} does not exist.")
+    if not os.path.isdir(folder):
+        raise NotADirectoryError(f"`{name}` {path!r}: {folder!r} is not a folder.")
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"`{name}` {path!r} is a folder; give a file name.")
+    return path
 
 
 def _check_path(path):
@@ -142,90 +153,7 @@ def _create_temporary(folder, name):
             continue
 
 
-def _collect(model):
-    """The header dict and the dict of NumPy arrays describing ``model``."""
-    from . import __version__
-
-    arrays = {}
-    layers = []
-    for i, layer in enumerate(model.layers):
-        act = layer.activation
-        _check_registered(activations, act, f"layers[{i}].activation")
-        layers.append(
-            {
-                "n_in": layer.n_in,
-                "n_out": layer.n_out,
-                "activation": act.name,
-                "activation_config": _jsonable(act.get_config(), f"layers[{i}].activation config"),
-                "init": layer.init,
-                "distribution": layer.distribution,
-            }
-        )
-        arrays[f"W{i}"] = to_numpy(layer.W)
-        arrays[f"b{i}"] = to_numpy(layer.b)
-    backend = model.backend
-    state = None
-    if model.optimizer_state_ is not None:
-        state = _encode_state(model.optimizer_state_, arrays, 0)
-    header = {
-        "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
-        "library_version": __version__,
-        "dtype": backend.dtype_name,
-        "saved_from": {"backend": backend.name, "device": backend.device_str},
-        "seed": backend.seed,
-        "layers": layers,
-        "solver": None if model.solver_ is None else _solver_config(model.solver_),
-        "optimizer_state": state,
-        "history": None if model.history_ is None else _jsonable(model.history_.as_dict(), "history"),
-        "rng_state": _jsonable(backend.get_rng_state(), "random generator state"),
-    }
-    header["arrays"] = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
-    return header, arrays
-
-
-def _check_registered(registry, obj, what):
-    try:
-        rebuilt = registry.get(obj.name)
-    except (ValueError, TypeError, AttributeError):
-        rebuilt = None
-    if rebuilt is None or type(rebuilt) is not type(obj):
-        raise ValueError(
-            f"{what} {obj!r} is not in the registry of {registry.__name__}, so a saved model could not "
-            f"rebuild it; register it under its name (or use one of {registry.names()})."
-        )
-
-
-def _solver_config(solver):
-    _check_registered(losses, solver.loss, "The Solver's loss")
-    opt = solver.optimizer
-    _check_registered(optimizers, opt, "The Solver's optimizer")
-    config = {
-        "loss": solver.loss.name,
-        "optimizer": opt.name,
-        "optimizer_config": _jsonable(opt.get_config(), "optimizer config"),
-        "learning_rate": solver.learning_rate,
-        "regularization": _jsonable(solver.regularization.get_config(), "regularization config"),
-    }
-    schedule = getattr(solver, "schedule", None)
-    if schedule is not None:
-        config["schedule"] = {
-            "name": schedule.name,
-            "config": _jsonable(schedule.get_config(), "schedule config"),
-            "state": _jsonable(schedule.state_dict(), "schedule state") if hasattr(schedule, "state_dict") else None,
-        }
-    # Other plain options of the Solver (gradient clipping ...) travel as they are.
-    known = {"loss", "optimizer", "learning_rate", "regularization", "schedule"}
-    extra = {
-        k: v
-        for k, v in vars(solver).items()
-        if k not in known and not k.startswith("_") and (v is None or isinstance(v, (bool, int, float, str)))
-    }
-    config["options"] = extra
-    return config
-
-
-def _jsonable(value, what, depth=0):
+def jsonable(value, what, depth=0):
     """``value`` with NumPy scalars turned into Python numbers; a TypeError for anything not JSON."""
     if depth > _MAX_NESTING:
         raise ValueError(f"The {what} is nested too deeply to be saved.")
@@ -234,88 +162,62 @@ def _jsonable(value, what, depth=0):
     if isinstance(value, np.generic) and value.dtype.kind in _ARRAY_KINDS:
         return value.item()
     if isinstance(value, dict):
-        return {str(k): _jsonable(v, what, depth + 1) for k, v in value.items()}
+        return {str(k): jsonable(v, what, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_jsonable(v, what, depth + 1) for v in value]
+        return [jsonable(v, what, depth + 1) for v in value]
     raise TypeError(f"The {what} holds a {type(value).__name__}, which cannot be saved.")
 
 
-def _encode_state(value, arrays, depth):
-    """Nested dicts / lists of arrays and numbers, with each array moved into ``arrays``."""
+def encode_tree(value, arrays, prefix, to_host, depth=0):
+    """Nested dicts / lists of arrays and numbers, JSON-able: each array is moved into ``arrays``.
+
+    An array becomes ``{"__array__": "<prefix><k>"}`` and its host copy (``to_host(array)``) the member of
+    that name; :func:`decode_tree` reverses it.
+    """
     if depth > _MAX_NESTING:
         raise ValueError("The optimizer state is nested too deeply to be saved.")
     if isinstance(value, dict):
-        return {str(k): _encode_state(v, arrays, depth + 1) for k, v in value.items()}
+        return {str(k): encode_tree(v, arrays, prefix, to_host, depth + 1) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_encode_state(v, arrays, depth + 1) for v in value]
+        return [encode_tree(v, arrays, prefix, to_host, depth + 1) for v in value]
     if value is None or isinstance(value, (bool, int, float, str)):
         return value
     if isinstance(value, np.generic) and value.dtype.kind in _ARRAY_KINDS:
         return value.item()
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        name = f"state{sum(1 for k in arrays if k.startswith('state'))}"
-        arrays[name] = np.asarray(to_numpy(value))
+        name = f"{prefix}{sum(1 for k in arrays if k.startswith(prefix))}"
+        arrays[name] = np.asarray(to_host(value))
         return {"__array__": name}
     raise TypeError(f"The optimizer state holds a {type(value).__name__}, which cannot be saved.")
 
 
 # --------------------------------------------------------------------------------------------------
 # reading
-def load(path, backend="auto", device=None, dtype=None):
-    """Load a model saved by :func:`save` onto any backend.
+def read_model_file(path):
+    """The header dict and the arrays (name -> NumPy array) of a model file, after checking its structure.
 
-    Parameters
-    ----------
-    path : str or os.PathLike
-    backend : {"auto", "numpy", "cupy", "torch", "array_api_strict"} or module, default "auto"
-        Where the model goes; need not be the backend it was saved from.
-    device : optional
-        Device on that backend.
-    dtype : {"float32", "float64"}, optional
-        Default: the dtype it was saved with.
-
-    Returns
-    -------
-    Model
-        With its parameters, and, when the file holds them, ``solver_``, ``optimizer_state_`` (on the
-        new backend), ``history_`` and the random generator state, so that ``fit`` can go on.
+    Checked here: a regular file (never a FIFO or device, which could block), a zip archive of
+    uncompressed ``.npy`` members with numeric dtypes (no objects, no pickles), a header of bounded size
+    that is a JSON object naming this format and a version this library reads, the header's list of
+    arrays equal to the members with their shapes and dtypes, and each member's size equal to what its
+    shape declares. The meaning of the entries is checked by whoever builds from them.
 
     Raises
     ------
     FileNotFoundError
         When ``path`` does not exist.
     ModelFileError
-        When the file is not a valid model file (see :class:`ModelFileError`).
-    ValueError, ImportError, RuntimeError
-        For a ``backend``, ``device`` or ``dtype`` that :class:`~anyarray_nn.Model` refuses.
+        When the file is not a valid model file.
     """
-    from .model import Model
-
-    content = _read(path)
-    model = Model(
-        content.layers,
-        backend=backend,
-        device=device,
-        dtype=content.header["dtype"] if dtype is None else dtype,
-        seed=content.header["seed"],
-    )
-    model.set_parameters([model.backend.asarray(a) for a in content.params])
-    _restore_extras(model, content)
-    return model
-
-
-class _Content:
-    """A validated model file: header dict, Layer objects, NumPy parameters and the rest, rebuilt."""
-
-    def __init__(self, header, layers, params, solver, state, history):
-        self.header, self.layers, self.params = header, layers, params
-        self.solver, self.state, self.history = solver, state, history
+    return _read(path)
 
 
 def _read(path):
     path = _check_path(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No model file at {path!r}.")
+    if not stat.S_ISREG(os.stat(path).st_mode):
+        _fail(path, "it is not a regular file (a folder, FIFO or device); only regular files are opened.")
     try:
         return _parse(path)
     except ModelFileError:
@@ -365,32 +267,8 @@ def _parse(path):
                     f"array {name!r} has shape {shapes[name][0]} and dtype {shapes[name][1].name}, but the "
                     f"header says shape {tuple(spec['shape'])} and dtype {spec['dtype']}.",
                 )
-        layers = _layers(path, header)
-        for i, layer in enumerate(layers):
-            for name, expected in ((f"W{i}", (layer.n_in, layer.n_out)), (f"b{i}", (layer.n_out,))):
-                if name not in shapes:
-                    _fail(path, f"array {name!r} of layer {i} is missing.")
-                if shapes[name][0] != expected or shapes[name][1].kind != "f":
-                    _fail(
-                        path,
-                        f"array {name!r} has shape {shapes[name][0]} and dtype {shapes[name][1]}, but layer {i} "
-                        f"({layer.n_in} -> {layer.n_out}) needs a float array of shape {expected}.",
-                    )
         arrays = {name: _native(npz[name]) for name in declared}
-    params = [arrays[f"{p}{i}"] for i in range(len(layers)) for p in ("W", "b")]
-    solver = _solver(path, header["solver"])
-    state = _decode_state(path, header["optimizer_state"], arrays, 0)
-    if state is not None:
-        t = state.get("t") if isinstance(state, dict) else None
-        if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-            _fail(path, "its optimizer state lacks a valid step count 't'.")
-        if header["solver"] is None:
-            _fail(path, "it holds an optimizer state but no Solver.")
-    history = _history(path, header["history"])
-    if header["rng_state"] is not None:
-        # Tried on a scratch generator, so a bad state is a file error now rather than later.
-        np.random.default_rng().bit_generator.state = header["rng_state"]
-    return _Content(header, layers, params, solver, state, history)
+    return header, arrays
 
 
 def _peek(npz, path, info, archive_size):
@@ -484,145 +362,23 @@ def _decode_header(path, raw):
     return header
 
 
-def _layers(path, header):
-    from .layers import Layer
+def decode_tree(value, arrays, prefix, depth=0):
+    """The nested dicts / lists :func:`encode_tree` wrote, with the arrays back in place.
 
-    specs = header["layers"]
-    if not specs:
-        _fail(path, "its header lists no layers.")
-    layers = []
-    for i, spec in enumerate(specs):
-        if not isinstance(spec, dict):
-            _fail(path, f"layer {i} of its header is not an object.")
-        try:
-            act = type(activations.get(spec["activation"]))(**spec.get("activation_config", {}))
-            layer = Layer(spec["n_in"], spec["n_out"], act, init=spec["init"], distribution=spec["distribution"])
-        except (KeyError, TypeError, ValueError) as exc:
-            _fail(path, f"layer {i} of its header is invalid ({type(exc).__name__}: {exc}).")
-        layers.append(layer)
-    for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
-        if a.n_out != b.n_in:
-            _fail(path, f"its layers do not chain: layer {i} has n_out={a.n_out}, layer {i + 1} has n_in={b.n_in}.")
-    return layers
-
-
-def _solver(path, config):
-    from .training import Solver
-
-    if config is None:
-        return None
-    try:
-        optimizer = type(optimizers.get(config["optimizer"]))(**config["optimizer_config"])
-        kwargs = {
-            "loss": config["loss"],
-            "optimizer": optimizer,
-            "learning_rate": config["learning_rate"],
-            "regularization": regularization_module.Regularization(**config["regularization"]),
-        }
-        accepted = inspect.signature(Solver).parameters
-        kwargs.update({k: v for k, v in config.get("options", {}).items() if k in accepted})
-        schedule = config.get("schedule")
-        if schedule is not None:
-            from . import schedules
-
-            sched = schedules.get(schedule["name"], **schedule["config"])
-            if schedule.get("state") is not None and hasattr(sched, "load_state_dict"):
-                sched.load_state_dict(schedule["state"])
-            kwargs["schedule"] = sched
-        return Solver(**kwargs)
-    except (KeyError, TypeError, ValueError, ImportError, AttributeError) as exc:
-        _fail(path, f"its Solver cannot be rebuilt ({type(exc).__name__}: {exc}).")
-
-
-def _decode_state(path, value, arrays, depth):
+    Raises
+    ------
+    ValueError
+        When an array reference names no member of ``arrays`` with ``prefix``, or nesting is too deep.
+    """
     if depth > _MAX_NESTING:
-        _fail(path, "its optimizer state is nested too deeply.")
+        raise ValueError("the optimizer state is nested too deeply")
     if isinstance(value, dict):
         if set(value) == {"__array__"}:
             name = value["__array__"]
-            if not isinstance(name, str) or not name.startswith("state") or name not in arrays:
-                _fail(path, f"its optimizer state refers to a missing array {name!r}.")
+            if not isinstance(name, str) or not name.startswith(prefix) or name not in arrays:
+                raise ValueError(f"the optimizer state refers to a missing array {name!r}")
             return arrays[name]
-        return {k: _decode_state(path, v, arrays, depth + 1) for k, v in value.items()}
+        return {k: decode_tree(v, arrays, prefix, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
-        return [_decode_state(path, v, arrays, depth + 1) for v in value]
+        return [decode_tree(v, arrays, prefix, depth + 1) for v in value]
     return value
-
-
-def _history(path, record):
-    from .training import History
-
-    if record is None:
-        return None
-    history = History()
-    for key, value in record.items():
-        if key == "stop_reason":
-            if not isinstance(value, str):
-                _fail(path, "its history has a stop_reason that is not a string.")
-            history.stop_reason = value
-        elif key.isidentifier() and not key.startswith("_"):
-            setattr(history, key, value)
-    for key in History.KEYS:
-        values = getattr(history, key)
-        ok = isinstance(values, list) and all(
-            isinstance(v, (int, float)) and not isinstance(v, bool) for v in values
-        )
-        if not ok:
-            _fail(path, f"its history entry {key!r} is not a list of numbers.")
-    return history
-
-
-def _restore_extras(model, content):
-    """Solver, optimizer state (moved to the model's backend), History and random state from a file."""
-    backend = model.backend
-    model.solver_ = content.solver
-    model.optimizer_state_ = None if content.state is None else _state_to(content.state, backend)
-    model.history_ = content.history
-    rng_state = content.header["rng_state"]
-    if rng_state is not None:
-        backend.set_rng_state(rng_state)
-
-
-def _state_to(value, backend):
-    if isinstance(value, dict):
-        return {k: _state_to(v, backend) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_state_to(v, backend) for v in value]
-    if isinstance(value, np.ndarray):
-        if value.dtype.kind == "f":
-            return backend.asarray(value)
-        return backend.asarray(value, dtype=getattr(backend.xp, value.dtype.name))
-    return value
-
-
-# --------------------------------------------------------------------------------------------------
-# checkpoints (used by fit)
-def save_checkpoint(model, path, epoch):
-    """Save ``model`` as a checkpoint after ``epoch`` epochs of the current fit (atomically)."""
-    _write(model, path, training={"epoch": int(epoch)})
-
-
-def restore_checkpoint(model, path):
-    """Load a checkpoint written during ``fit`` into ``model``, in place, to resume training.
-
-    ``model`` must have the architecture the file describes. Its parameters, random generator state,
-    optimizer state, Solver and History are replaced by the file's.
-
-    Returns
-    -------
-    epoch : int
-        Epochs done when the checkpoint was written (0 for a model saved outside ``fit``).
-    """
-    content = _read(path)
-    mine = [(layer.n_in, layer.n_out, layer.activation.name) for layer in model.layers]
-    theirs = [(layer.n_in, layer.n_out, layer.activation.name) for layer in content.layers]
-    if mine != theirs:
-        raise ValueError(
-            f"`resume_from` {os.fspath(path)!r} holds a model with layers {theirs} (n_in, n_out, activation), "
-            f"but the model being fitted has {mine}."
-        )
-    backend = model.backend
-    model.set_parameters([backend.asarray(a) for a in content.params])
-    _restore_extras(model, content)
-    training = content.header["training"]
-    return 0 if training is None else training["epoch"]

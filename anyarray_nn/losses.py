@@ -25,7 +25,8 @@ from __future__ import annotations
 
 import math
 
-from ._registry import lookup
+from ._registry import Registry
+from ._validation import check_unit_interval, one_hot_host
 
 
 class Loss:
@@ -39,6 +40,20 @@ class Loss:
 
     name = "loss"
     fused_activation = None
+    classification = False
+
+    def encode_targets(self, y, n_outputs, name="y"):
+        """Checked host targets ``y`` (NumPy, 1-D or 2-D) as the ``(n_samples, n_outputs)`` array the loss compares.
+
+        This default takes values: a 1-D ``y`` becomes one column.
+        """
+        if y.ndim == 1:
+            y = y[:, None]
+        if y.shape[1] != n_outputs:
+            raise ValueError(
+                f"`{name}` has {y.shape[1]} output column(s) (shape {y.shape}), but the output layer has {n_outputs}."
+            )
+        return y
 
     def value(self, A, Y, *, xp):
         """Loss value, a 0-d array, from the output ``A`` and target ``Y``, both ``(n, k)``."""
@@ -70,6 +85,9 @@ class Loss:
 
     def fused_gradient(self, A, Y, *, xp):
         raise NotImplementedError
+
+    def get_config(self):
+        return {}
 
     def __repr__(self):
         return f"{type(self).__name__}()"
@@ -126,6 +144,13 @@ class BinaryCrossEntropy(Loss):
 
     name = "binary_crossentropy"
     fused_activation = "sigmoid"
+    classification = True
+
+    def encode_targets(self, y, n_outputs, name="y"):
+        """0/1 labels (or probabilities) as columns, one per output unit."""
+        y = super().encode_targets(y, n_outputs, name)
+        check_unit_interval(y, f"`{name}` for binary cross-entropy must hold 0/1 labels (or probabilities in [0, 1])")
+        return y
 
     def value(self, A, Y, *, xp):
         eps = _eps(A.dtype, xp)
@@ -150,6 +175,20 @@ class CrossEntropy(Loss):
 
     name = "crossentropy"
     fused_activation = "softmax"
+    classification = True
+
+    def encode_targets(self, y, n_outputs, name="y"):
+        """Class labels ``(n,)`` one-hot encoded, or one-hot / probability rows ``(n, n_outputs)`` as they are."""
+        if y.ndim == 2 and y.shape[1] == 1 and n_outputs > 1:
+            y = y[:, 0]
+        if y.ndim == 1:
+            return one_hot_host(y, n_outputs, name)
+        if y.shape[1] != n_outputs:
+            raise ValueError(
+                f"`{name}` one-hot targets have {y.shape[1]} columns, but the output layer has {n_outputs} classes."
+            )
+        check_unit_interval(y, f"`{name}` one-hot / probability targets must lie in [0, 1]")
+        return y
 
     def value(self, A, Y, *, xp):
         eps = _eps(A.dtype, xp)
@@ -169,38 +208,26 @@ class CrossEntropy(Loss):
         return (A - Y) / A.shape[0]
 
 
-_REGISTRY = {cls.name: cls for cls in (MAE, MSE, RMSE, BinaryCrossEntropy, CrossEntropy)}
-_ALIASES = {
-    "binarycrossentropy": "binary_crossentropy",
-    "bce": "binary_crossentropy",
-    "log_loss": "binary_crossentropy",
-    "categorical_crossentropy": "crossentropy",
-    "cross_entropy": "crossentropy",
-    "ce": "crossentropy",
-    "l1": "mae",
-    "l2": "mse",
-}
-
-# What a network's output activation suggests when no loss is named.
-DEFAULT_FOR_OUTPUT = {"softmax": "crossentropy", "sigmoid": "binary_crossentropy"}
-CLASSIFICATION = ("crossentropy", "binary_crossentropy")
-
-
-def names():
-    return sorted(_REGISTRY)
+REGISTRY = Registry(
+    "loss",
+    Loss,
+    aliases={
+        "binarycrossentropy": "binary_crossentropy",
+        "bce": "binary_crossentropy",
+        "log_loss": "binary_crossentropy",
+        "categorical_crossentropy": "crossentropy",
+        "cross_entropy": "crossentropy",
+        "ce": "crossentropy",
+        "l1": "mae",
+        "l2": "mse",
+    },
+)
+for _cls in (MAE, MSE, RMSE, BinaryCrossEntropy, CrossEntropy):
+    REGISTRY.register(_cls)
+names = REGISTRY.names
+register = REGISTRY.register
 
 
 def get(loss):
-    """A loss object from a name (``"mse"``) or a :class:`Loss` instance; unknown names list the valid ones."""
-    if isinstance(loss, str):
-        return lookup("loss", loss, _REGISTRY, _ALIASES)()
-    if isinstance(loss, type) and issubclass(loss, Loss):
-        return loss()
-    if isinstance(loss, Loss):
-        return loss
-    raise TypeError(f"`loss` must be a name in {names()} or a Loss instance, got {type(loss).__name__}.")
-
-
-def default_for(activation_name):
-    """The natural loss for an output activation: crossentropy, binary_crossentropy, else mse."""
-    return DEFAULT_FOR_OUTPUT.get(activation_name, "mse")
+    """A loss object from a name (``"mse"``), a class or a :class:`Loss` instance; unknown names list the valid ones."""
+    return REGISTRY.get(loss)

@@ -1,44 +1,25 @@
-"""The Model: a stack of dense layers with forward propagation, backpropagation, prediction and fit."""
+"""The Model: the user-facing object that holds the layers and the backend.
+
+It checks what users give it, then hands the work to the layers below: forward and backward
+propagation to :mod:`anyarray_nn.network`, training to :mod:`anyarray_nn.training`. Its full state (the
+architecture, the parameters and what training left) has one description, :meth:`Model.get_state` /
+:meth:`Model.from_state`, which saving, checkpoints and the scikit-learn estimators' pickling all use.
+"""
 
 from __future__ import annotations
 
-from . import losses
+import os
+
+import numpy as np
+
+from . import activations, io, network, training
 from ._validation import check_positive_int, check_targets, check_X
 from .backend import Backend
+from .callbacks import History
 from .layers import Layer
+from .network import ForwardCache
 from .regularization import check_dropout
-
-# Rows per chunk when predicting: bounds the activations held at once whatever the size of X.
-PREDICT_BATCH_SIZE = 8192
-
-
-class ForwardCache(list):
-    """What forward propagation keeps for backpropagation: a list of ``(Z, A)`` per layer.
-
-    ``cache[l] = (Z_l, A_l)`` with both of shape ``(n_samples, n_out_l)``, ``Z_l`` the pre-activation and
-    ``A_l = g_l(Z_l)`` the activation.
-
-    Attributes
-    ----------
-    X : array, shape (n_samples, n_features)
-        The input.
-    inputs : list of arrays
-        ``inputs[l]`` is what layer ``l`` multiplied by its weights: ``X`` for the first layer, then
-        ``A_{l-1}``, times the dropout mask when dropout was applied during training.
-    masks : list
-        The scaled dropout mask applied to ``A_l`` (``None`` where no dropout was applied).
-    """
-
-    def __init__(self, X):
-        super().__init__()
-        self.X = X
-        self.inputs = [X]
-        self.masks = []
-
-    @property
-    def output(self):
-        """The network output ``A_L``, shape ``(n_samples, n_outputs)``."""
-        return self[-1][1]
+from .training import Solver, default_solver
 
 
 class Model:
@@ -122,15 +103,25 @@ class Model:
         """The flat list ``[W_1, b_1, W_2, b_2, ...]`` (the order optimizers see)."""
         return [p for layer in self.layers for p in (layer.W, layer.b)]
 
-    def set_parameters(self, params):
-        """Replace all parameters from a flat list ``[W_1, b_1, ...]`` (shapes are checked)."""
-        for i, layer in enumerate(self.layers):
-            layer.W, layer.b = params[2 * i], params[2 * i + 1]
+    def set_parameters(self, params, check=True):
+        """Replace all parameters from a flat list ``[W_1, b_1, ...]``.
 
-    def _set_parameters_unchecked(self, params):
-        # The training loop's path: the arrays come from the optimizer and already fit.
-        for i, layer in enumerate(self.layers):
-            layer._W, layer._b = params[2 * i], params[2 * i + 1]
+        With ``check`` (the default) every array is moved to the model's backend, device and dtype and
+        its shape is checked, and nothing changes unless all of them fit. ``check=False`` is the training
+        loop's path, for arrays that came from the model's own parameters.
+        """
+        if not check:
+            for layer, (W, b) in zip(self.layers, network.pairs(params)):
+                layer.bind_unchecked(W, b)
+            return
+        if not isinstance(params, (list, tuple)) or len(params) != 2 * len(self.layers):
+            raise ValueError(f"`params` must be a list of {2 * len(self.layers)} arrays [W_1, b_1, ...].")
+        checked = [
+            (layer.checked(W, (layer.n_in, layer.n_out), "W"), layer.checked(b, (layer.n_out,), "b"))
+            for layer, (W, b) in zip(self.layers, network.pairs(params))
+        ]
+        for layer, (W, b) in zip(self.layers, checked):
+            layer.bind_unchecked(W, b)
 
     def __repr__(self):
         b = self.backend
@@ -164,21 +155,8 @@ class Model:
         return self._forward(X, dropout if training else 0.0)
 
     def _forward(self, X, dropout=0.0):
-        xp = self.xp
-        cache = ForwardCache(X)
-        A = X
-        last = len(self.layers) - 1
-        for i, layer in enumerate(self.layers):
-            Z, A = layer.forward(cache.inputs[-1], xp=xp)
-            cache.append((Z, A))
-            mask = None
-            if dropout > 0.0 and i < last:
-                mask = self.backend.dropout_mask(tuple(A.shape), dropout)
-                cache.inputs.append(A * mask)
-            else:
-                cache.inputs.append(A)
-            cache.masks.append(mask)
-        return cache
+        masks = network.dropout_masks(self.layers, X.shape[0], dropout, self.backend)
+        return network.forward(self.layers, self.parameters(), X, masks, xp=self.xp)
 
     # ----------------------------------------------------------------------------------------------
     # backpropagation
@@ -203,48 +181,11 @@ class Model:
         grads_b : list of arrays
             ``grads_b[l]`` has the shape of ``layers[l].b``, ``(n_out,)``.
         """
-        from .training import default_solver
-
         if not isinstance(cache, ForwardCache) or len(cache) != len(self.layers):
             raise TypeError("`cache` must be the ForwardCache that model.forward(X) returned.")
         solver = default_solver(self, solver)
-        T = check_targets(y, self.backend, solver.loss.name, self.n_outputs, cache.X.shape[0])
-        return self._backward(cache, T, solver.loss, solver.regularization)
-
-    def _backward(self, cache, T, loss, regularization, scale=None):
-        """:meth:`backward` on checked targets; with ``scale`` every gradient comes multiplied by it.
-
-        Every gradient is linear in the output gradient, so scaling that ``(n_samples, n_outputs)`` array
-        scales them all for a few multiplications: plain SGD passes ``-lr`` and gets its updates.
-        """
-        xp = self.xp
-        last = len(self.layers) - 1
-        Z, A = cache[last]
-        act = self.layers[last].activation
-        value = loss.forward(Z, A, T, act, xp=xp)
-        grad_Z = loss.backward(Z, A, T, act, xp=xp)
-        if scale is not None:
-            grad_Z = grad_Z * scale
-        grads_W = [None] * len(self.layers)
-        grads_b = [None] * len(self.layers)
-        for i in range(last, -1, -1):
-            layer = self.layers[i]
-            grad_W = cache.inputs[i].T @ grad_Z
-            penalty_grad = regularization.gradient(layer.W, xp=xp)
-            if penalty_grad is not None and scale is not None:
-                penalty_grad = penalty_grad * scale
-            grads_W[i] = grad_W if penalty_grad is None else grad_W + penalty_grad
-            grads_b[i] = xp.sum(grad_Z, axis=0)
-            if i > 0:
-                grad_A = grad_Z @ layer.W.T
-                mask = cache.masks[i - 1]
-                if mask is not None:
-                    grad_A = grad_A * mask
-                Z, A = cache[i - 1]
-                grad_Z = self.layers[i - 1].activation.backward(Z, A, grad_A, xp=xp)
-        if regularization.active:
-            value = value + regularization.penalty([layer.W for layer in self.layers], xp=xp)
-        return value, grads_W, grads_b
+        T = check_targets(y, self.backend, solver.loss, self.n_outputs, cache.X.shape[0])
+        return network.backward(self.layers, self.parameters(), cache, T, solver.loss, solver.regularization, xp=self.xp)
 
     # ----------------------------------------------------------------------------------------------
     # prediction
@@ -266,28 +207,17 @@ class Model:
         X = check_X(X, self.backend, self.n_features, to_device=False)
         return self._output(X, batch_size)
 
-    def _output(self, X, batch_size=None, logits=False):
-        """Output activations (or, with ``logits``, the output layer's ``Z``) of a checked ``X``, in chunks."""
-        xp = self.xp
-        n = X.shape[0]
-        size = PREDICT_BATCH_SIZE if batch_size is None else check_positive_int(batch_size, "batch_size")
-        # A host X (check_X with to_device=False) goes to the device one chunk at a time.
-        move = (lambda rows: rows) if self.backend.owns(X) else self.backend.asarray
-        pick = 0 if logits else 1
-        if n <= size:
-            return self._forward_output(move(X))[pick]
-        chunks = [
-            self._forward_output(move(X[start : min(start + size, n), :]))[pick] for start in range(0, n, size)
-        ]
-        return xp.concat(chunks, axis=0)
+    def decision_function(self, X, batch_size=None):
+        """Pre-activations ``Z`` of the output layer for ``X``, shape ``(n_samples, n_outputs)``, in chunks."""
+        X = check_X(X, self.backend, self.n_features, to_device=False)
+        return self._output(X, batch_size, logits=True)
 
-    def _forward_output(self, X):
-        """``(Z, A)`` of the output layer; unlike :meth:`forward` it keeps no cache of the other layers."""
-        xp = self.xp
-        Z = A = X
-        for layer in self.layers:
-            Z, A = layer.forward(A, xp=xp)
-        return Z, A
+    def _output(self, X, batch_size=None, logits=False):
+        """Output activations (or the output layer's ``Z``) of a checked ``X``, in chunks of rows."""
+        size = None if batch_size is None else check_positive_int(batch_size, "batch_size")
+        # A host X (check_X with to_device=False) goes to the device one chunk at a time.
+        move = None if self.backend.owns(X) else self.backend.asarray
+        return network.output(self.layers, self.parameters(), X, xp=self.xp, move=move, batch_size=size, logits=logits)
 
     def predict(self, X, batch_size=None):
         """Predictions for ``X``.
@@ -299,38 +229,142 @@ class Model:
             shape ``(n_samples,)`` for one unit or ``(n_samples, n_outputs)`` (multi-label). Otherwise the
             outputs, ``(n_samples,)`` for one unit or ``(n_samples, n_outputs)``.
         """
-        xp = self.xp
         A = self.predict_proba(X, batch_size=batch_size)
-        return self._decide(A, xp)
-
-    def _decide(self, A, xp):
-        if self.output_activation == "softmax":
-            return xp.argmax(A, axis=1)
-        if self.output_activation == "sigmoid":
-            labels = xp.astype(A >= 0.5, xp.int64)
-            return labels[:, 0] if self.n_outputs == 1 else labels
-        return A[:, 0] if self.n_outputs == 1 else A
+        decisions = self.layers[-1].activation.decide(A, xp=self.xp)
+        # One output unit gives one value per sample.
+        return decisions[:, 0] if decisions.ndim == 2 and self.n_outputs == 1 else decisions
 
     # ----------------------------------------------------------------------------------------------
-    def fit(self, X, y, solver=None, settings=None, validation_data=None, **kwargs):
-        """Train the model; see :func:`anyarray_nn.training.fit` for the parameters.
+    def fit(
+        self,
+        X,
+        y,
+        solver=None,
+        settings=None,
+        validation_data=None,
+        *,
+        callbacks=None,
+        verbose=None,
+        checkpoint=None,
+        checkpoint_every=None,
+        checkpoint_best=False,
+        resume_from=None,
+        eval_batch_size=None,
+    ):
+        """Train the model on ``(X, y)`` with mini-batch gradient descent.
+
+        Parameters
+        ----------
+        X : array-like, shape (n_samples, n_features)
+        y : array-like
+            Class labels ``(n_samples,)`` or one-hot ``(n_samples, n_classes)`` for softmax; 0/1
+            ``(n_samples,)`` or ``(n_samples, n_outputs)`` for sigmoid; values for regression.
+        solver : Solver, optional
+            Default: SGD at 0.01 with the loss that suits the output activation.
+        settings : Settings, optional
+            Default: 100 epochs, batches of 32, shuffled.
+        validation_data : tuple (X_val, y_val), optional
+            Evaluated at the end of every epoch.
+        callbacks : list of Callback, optional
+            Called after every epoch, after the built-in ones (History, progress, divergence guard,
+            schedule, checkpoints, early stopping); see :class:`anyarray_nn.Callback`.
+        verbose : int, optional
+            Overrides ``settings.verbose``.
+        checkpoint : str or os.PathLike, optional
+            File the model is saved to during training (see :func:`anyarray_nn.save`), atomically, with
+            everything a resumed fit needs: optimizer state, schedule position, History, random state.
+            Its folder must exist (checked before training starts).
+        checkpoint_every : int, optional
+            Save every this many epochs, and after the last one. Default 1 when ``checkpoint`` is given
+            without ``checkpoint_best``.
+        checkpoint_best : bool, default False
+            Save the epoch with the lowest validation loss so far (needs ``validation_data``): to
+            ``checkpoint``, or to ``<checkpoint stem>.best.npz`` when ``checkpoint_every`` is also given.
+        resume_from : str or os.PathLike, optional
+            A checkpoint to continue from: its weights, optimizer state, schedule, History and random
+            state replace the model's, and training goes on from the epoch after the saved one up to
+            ``settings.epochs``. With the same data, settings and backend the result equals an
+            uninterrupted run. Without ``solver``, the checkpoint's Solver is used. A checkpoint that does
+            not fit (other layers or optimizer, a damaged file) raises before anything is changed.
+        eval_batch_size : int, optional
+            Rows per chunk when evaluating ``validation_data`` (default 8192), which bounds the memory
+            its activations take.
 
         Returns
         -------
         History
-        """
-        from .training import fit
 
-        return fit(self, X, y, solver=solver, settings=settings, validation_data=validation_data, **kwargs)
+        Notes
+        -----
+        When the training loss of an epoch is NaN or infinite, training stops after that epoch with a
+        RuntimeWarning, ``history.stop_reason`` says so, and the model keeps the weights of the previous
+        epoch (the optimizer state is dropped). The check reads the epoch's loss, once per epoch.
+        """
+        start_epoch = 0
+        if resume_from is not None:
+            start_epoch, solver = self._resume(resume_from, solver)
+        return training.fit(
+            self,
+            X,
+            y,
+            solver=solver,
+            settings=settings,
+            validation_data=validation_data,
+            callbacks=callbacks,
+            verbose=verbose,
+            checkpoint=checkpoint,
+            checkpoint_every=checkpoint_every,
+            checkpoint_best=checkpoint_best,
+            start_epoch=start_epoch,
+            eval_batch_size=eval_batch_size,
+        )
+
+    def _resume(self, path, solver):
+        """Load the checkpoint ``path`` into the model; the epochs it had done and the Solver to go on with.
+
+        Everything is read and checked first; the model changes only once nothing can fail any more.
+        """
+        if solver is not None and not isinstance(solver, Solver):
+            raise TypeError(f"`solver` must be a Solver, got {type(solver).__name__}.")
+        header, arrays = io.read_model_file(path)
+        content = _State.parse(header, arrays, os.fspath(path))
+        mine = [(layer.n_in, layer.n_out, layer.activation.name) for layer in self.layers]
+        theirs = [(layer.n_in, layer.n_out, layer.activation.name) for layer in content.layers]
+        if mine != theirs:
+            raise ValueError(
+                f"`resume_from` {os.fspath(path)!r} holds a model with layers {theirs} (n_in, n_out, activation), "
+                f"but the model being fitted has {mine}."
+            )
+        saved = content.solver
+        if solver is not None and saved is not None and solver.optimizer.name != saved.optimizer.name:
+            raise ValueError(
+                f"`resume_from` {os.fspath(path)!r} was trained with optimizer {saved.optimizer.name!r}, but "
+                f"`solver` uses {solver.optimizer.name!r}; its optimizer state would not fit."
+            )
+        params = [self.backend.asarray(a) for a in content.params]
+        state = content.optimizer_state(self.backend)
+        # Nothing below can fail: apply.
+        self.set_parameters(params, check=False)
+        content.apply_extras(self, state)
+        if solver is None or saved is None:
+            solver = saved if solver is None else solver
+            if saved is None:
+                self.optimizer_state_ = None
+        else:
+            solver.schedule.load_state_dict(saved.schedule.state_dict())
+        if solver is not None:
+            # The Solver the state belongs to: fit then continues it instead of starting afresh.
+            solver = default_solver(self, solver)
+            self.solver_ = solver
+        training_info = header["training"]
+        return (0 if training_info is None else training_info["epoch"]), solver
 
     def evaluate(self, X, y, solver=None):
         """The loss (with penalty) and, for classifiers, the accuracy on ``(X, y)`` as Python floats."""
-        from .training import default_solver, evaluate
-
         solver = default_solver(self, solver)
         X = check_X(X, self.backend, self.n_features)
-        T = check_targets(y, self.backend, solver.loss.name, self.n_outputs, X.shape[0])
-        return evaluate(self, X, T, solver)
+        T = check_targets(y, self.backend, solver.loss, self.n_outputs, X.shape[0])
+        return training.evaluate(self, X, T, solver)
 
     # ----------------------------------------------------------------------------------------------
     def summary(self, batch_size=1):
@@ -375,27 +409,254 @@ class Model:
         """
         old = self.backend
         new = Backend(backend, device=device, dtype=old.dtype_name if dtype is None else dtype, seed=None)
-        new.rng = old.rng  # the random stream continues where it was
+        new.set_rng_state(old.get_rng_state())  # the random stream continues where it was
         new.seed = old.seed
+        params = [new.asarray(old.to_numpy(p)) for p in self.parameters()]
+        state = _map_arrays(self.optimizer_state_, lambda a: _to_backend(new, old.to_numpy(a)))
         for layer in self.layers:
-            W, b = old.to_numpy(layer.W), old.to_numpy(layer.b)
-            layer.bind(new, W, b)
-        if self.optimizer_state_ is not None:
-            self.optimizer_state_ = _move_state(self.optimizer_state_, old, new)
+            layer.attach(new)
+        self.set_parameters(params, check=False)
+        self.optimizer_state_ = state
         self.backend = new
         return self
 
+    def __deepcopy__(self, memo):
+        header, arrays = self.get_state()
+        b = self.backend
+        copy = Model.from_state(header, arrays, backend=b.name, device=b.device, dtype=b.dtype_name)
+        if self.solver_ is not None:
+            # The same Solver object lets a later fit continue the optimizer state.
+            copy.solver_ = self.solver_
+        return copy
 
-def _move_state(state, old, new):
-    if isinstance(state, dict):
-        return {k: _move_state(v, old, new) for k, v in state.items()}
-    if isinstance(state, list):
-        return [_move_state(v, old, new) for v in state]
-    if old.owns(state):
-        return new.asarray(old.to_numpy(state))
-    return state
+    # ----------------------------------------------------------------------------------------------
+    # the model's full state: one description for saving, checkpoints and pickling
+    def get_state(self):
+        """The model's full state as a JSON-able header dict and a dict of NumPy arrays.
+
+        The header holds the architecture (per layer :meth:`Layer.get_config`), dtype, seed, the Solver
+        of the last fit (:meth:`Solver.get_config`), the optimizer state with its arrays replaced by
+        references, the History and the random generator state. The arrays are ``W0, b0, W1, ...`` and
+        ``state0, state1, ...`` (the optimizer state's arrays). :meth:`from_state` rebuilds the model.
+
+        Raises
+        ------
+        ValueError
+            When a component (activation, loss, optimizer, schedule) is not in its registry and so
+            could not be rebuilt by name.
+        """
+        b = self.backend
+        arrays = {}
+        layers = []
+        for i, layer in enumerate(self.layers):
+            act = layer.activation
+            if not activations.REGISTRY.is_registered(act):
+                raise ValueError(
+                    f"layers[{i}].activation {act!r} is not in the activation registry, so a saved model could not "
+                    f"rebuild it; register it with anyarray_nn.activations.register (or use one of "
+                    f"{activations.names()})."
+                )
+            layers.append(io.jsonable(layer.get_config(), f"layers[{i}] configuration"))
+            arrays[f"W{i}"] = np.asarray(b.to_numpy(layer.W))
+            arrays[f"b{i}"] = np.asarray(b.to_numpy(layer.b))
+        state = None
+        if self.optimizer_state_ is not None:
+            state = io.encode_tree(self.optimizer_state_, arrays, "state", b.to_numpy)
+        header = {
+            "dtype": b.dtype_name,
+            "saved_from": {"backend": b.name, "device": b.device_str},
+            "seed": b.seed,
+            "layers": layers,
+            "solver": None if self.solver_ is None else io.jsonable(self.solver_.get_config(), "Solver configuration"),
+            "optimizer_state": state,
+            "history": None if self.history_ is None else io.jsonable(self.history_.as_dict(), "history"),
+            "rng_state": io.jsonable(b.get_rng_state(), "random generator state"),
+            "training": None,
+        }
+        return header, arrays
+
+    @classmethod
+    def from_state(cls, header, arrays, backend="auto", device=None, dtype=None, source="state"):
+        """A model from :meth:`get_state`'s header and arrays, on any backend.
+
+        Every field is checked against the architecture and its type before anything is built.
+
+        Raises
+        ------
+        ModelFileError
+            Naming ``source`` and the field that does not fit.
+        """
+        content = _State.parse(header, arrays, source)
+        model = cls(
+            content.layers, backend=backend, device=device, dtype=header["dtype"] if dtype is None else dtype,
+            seed=header["seed"],
+        )
+        content.check_range(model.backend.dtype_name)
+        state = content.optimizer_state(model.backend)
+        model.set_parameters([model.backend.asarray(a) for a in content.params], check=False)
+        content.apply_extras(model, state)
+        return model
 
 
-def output_loss(model, loss=None):
-    """The loss object for ``model``: the named one, or the default for its output activation."""
-    return losses.get(losses.default_for(model.output_activation) if loss is None else loss)
+def _map_arrays(tree, func):
+    """``func`` applied to every array inside nested dicts / lists (an optimizer state)."""
+    if isinstance(tree, dict):
+        return {k: _map_arrays(v, func) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_map_arrays(v, func) for v in tree]
+    if hasattr(tree, "shape") and hasattr(tree, "dtype"):
+        return func(tree)
+    return tree
+
+
+def _to_backend(backend, host):
+    """A host array on ``backend``: floats in the model's dtype, integers keep theirs."""
+    host = np.asarray(host)
+    if host.dtype.kind == "f":
+        return backend.asarray(host)
+    return backend.asarray(host, dtype=getattr(backend.xp, host.dtype.name))
+
+
+class _State:
+    """A model description (header and NumPy arrays) with every field checked and rebuilt.
+
+    ``parse`` raises :class:`~anyarray_nn.ModelFileError` naming the source and the field; nothing of a
+    model is touched until a parse has succeeded.
+    """
+
+    def __init__(self, header, layers, params, solver, state, history, source):
+        self.header, self.layers, self.params = header, layers, params
+        self.solver, self.state, self.history, self.source = solver, state, history, source
+
+    @classmethod
+    def parse(cls, header, arrays, source):
+        def fail(why):
+            raise io.ModelFileError(f"{source!r} is not a valid anyarray_nn model file: {why}")
+
+        specs = header.get("layers")
+        if not isinstance(specs, list) or not specs:
+            fail("its header lists no layers.")
+        layers = []
+        for i, spec in enumerate(specs):
+            try:
+                layers.append(Layer.from_config(spec))
+            except (TypeError, ValueError) as exc:
+                fail(f"layer {i} of its header is invalid ({exc})")
+        for i, (a, b) in enumerate(zip(layers[:-1], layers[1:])):
+            if a.n_out != b.n_in:
+                fail(f"its layers do not chain: layer {i} has n_out={a.n_out}, layer {i + 1} has n_in={b.n_in}.")
+        expected = {}
+        for i, layer in enumerate(layers):
+            expected[f"W{i}"] = (i, layer, (layer.n_in, layer.n_out))
+            expected[f"b{i}"] = (i, layer, (layer.n_out,))
+        for name, (i, layer, shape) in expected.items():
+            if name not in arrays:
+                fail(f"array {name!r} of layer {i} is missing.")
+            a = arrays[name]
+            if tuple(a.shape) != shape or a.dtype.kind != "f":
+                fail(
+                    f"array {name!r} has shape {tuple(a.shape)} and dtype {a.dtype}, but layer {i} "
+                    f"({layer.n_in} -> {layer.n_out}) needs a float array of shape {shape}."
+                )
+            if not np.all(np.isfinite(a)):
+                fail(f"array {name!r} holds NaN or infinite values.")
+        stray = sorted(n for n in arrays if n not in expected and not (n.startswith("state") and n[5:].isdigit()))
+        if stray:
+            fail(f"it holds arrays {stray} that belong to no layer and no optimizer state.")
+        params = [arrays[f"{p}{i}"] for i in range(len(layers)) for p in ("W", "b")]
+
+        solver = None
+        if header.get("solver") is not None:
+            try:
+                solver = Solver.from_config(header["solver"])
+            except (TypeError, ValueError, KeyError) as exc:
+                fail(f"its Solver cannot be rebuilt ({type(exc).__name__}: {exc})")
+        state = None
+        if header.get("optimizer_state") is not None:
+            if solver is None:
+                fail("it holds an optimizer state but no Solver.")
+            try:
+                state = io.decode_tree(header["optimizer_state"], arrays, "state")
+            except ValueError as exc:
+                fail(f"{exc}.")
+            why = _state_mismatch(state, solver, params)
+            if why:
+                fail(f"its optimizer state does not fit the {solver.optimizer.name!r} optimizer and the layers: {why}.")
+        used = set()
+        _collect_refs(header.get("optimizer_state"), used)
+        unused = sorted(n for n in arrays if n.startswith("state") and n not in used)
+        if unused:
+            fail(f"it holds optimizer arrays {unused} that its optimizer state does not refer to.")
+        history = None
+        if header.get("history") is not None:
+            try:
+                history = History.from_dict(header["history"])
+            except (TypeError, ValueError) as exc:
+                fail(f"its history is invalid ({exc})")
+        if header.get("rng_state") is not None:
+            try:
+                # Tried on a scratch generator, so a bad state is a file error now rather than later.
+                np.random.default_rng().bit_generator.state = header["rng_state"]
+            except (TypeError, ValueError, KeyError, OverflowError) as exc:
+                fail(f"its random generator state is invalid ({type(exc).__name__}: {exc}).")
+        return cls(header, layers, params, solver, state, history, source)
+
+    def check_range(self, dtype_name):
+        """A ModelFileError when a float64 value would overflow the model's ``dtype_name``."""
+        if dtype_name != "float32":
+            return
+        limit = np.finfo(np.float32).max
+        for name, a in zip((f"{p}{i}" for i in range(len(self.layers)) for p in ("W", "b")), self.params):
+            if a.dtype != np.float32 and np.any(np.abs(a) > limit):
+                raise io.ModelFileError(
+                    f"{self.source!r}: array {name!r} holds values beyond float32's range (largest magnitude "
+                    f"{np.max(np.abs(a)):.3g}); load it with dtype='float64'."
+                )
+
+    def optimizer_state(self, backend):
+        """The optimizer state moved to ``backend``."""
+        return _map_arrays(self.state, lambda a: _to_backend(backend, a))
+
+    def apply_extras(self, model, state):
+        """Solver, optimizer state, History and random state onto ``model`` (nothing here can fail)."""
+        model.solver_ = self.solver
+        model.optimizer_state_ = state
+        model.history_ = self.history
+        if self.header.get("rng_state") is not None:
+            model.backend.set_rng_state(self.header["rng_state"])
+
+
+def _collect_refs(tree, used):
+    if isinstance(tree, dict):
+        if set(tree) == {"__array__"}:
+            used.add(tree["__array__"])
+            return
+        for v in tree.values():
+            _collect_refs(v, used)
+    elif isinstance(tree, list):
+        for v in tree:
+            _collect_refs(v, used)
+
+
+def _state_mismatch(state, solver, params):
+    """Why ``state`` cannot be the state of ``solver``'s optimizer for ``params`` ('' when it fits)."""
+    if not isinstance(state, dict):
+        return f"it is a {type(state).__name__}, not a dict"
+    t = state.get("t")
+    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
+        return "it lacks a valid step count 't'"
+    reference = solver.optimizer.init_state([np.zeros(p.shape, p.dtype) for p in params], xp=np)
+    if set(state) != set(reference):
+        return f"it has the entries {sorted(state)}, the optimizer needs {sorted(reference)}"
+    for key, expected in reference.items():
+        if not isinstance(expected, list):
+            continue
+        got = state[key]
+        if not isinstance(got, list) or len(got) != len(expected):
+            return f"entry {key!r} must be a list of {len(expected)} arrays"
+        for k, (g, e) in enumerate(zip(got, expected)):
+            if not isinstance(g, np.ndarray) or g.shape != e.shape or g.dtype.kind != "f":
+                return f"entry {key!r}[{k}] must be a float array of shape {e.shape}"
+            if not np.all(np.isfinite(g)):
+                return f"entry {key!r}[{k}] holds NaN or infinite values"
+    return ""

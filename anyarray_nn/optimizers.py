@@ -14,8 +14,10 @@ restored; ``get_config()`` gives the hyperparameters, and ``get(name, **config)`
 the update would silently promote float32 weights to float64, and bias corrections are computed with
 :mod:`math` for the same reason.
 
-Where the array library allows it (NumPy, CuPy, torch, array_api_strict), parameters and state are
-updated in place, which saves one allocation per array and step; immutable arrays (JAX) get new arrays.
+Each update is written once, as values: ``m = b1 * m + (1 - b1) * g``. Where the array library allows it
+(NumPy, CuPy, torch, array_api_strict) the helpers below write the result into the old array, which
+saves one allocation per array and step; immutable or lazy arrays (JAX, Dask) get new arrays. Either
+way ``step`` returns the new parameters and state, and the caller must use those, not the old ones.
 The classes below go from the simplest optimizer to the most elaborate. In the update rules below
 ``g`` is the gradient, ``lr`` the learning rate, ``t`` the step number (1 on the first step), and the
 arithmetic is elementwise.
@@ -27,7 +29,7 @@ import math
 
 from array_api_compat import is_writeable_array
 
-from ._registry import lookup
+from ._registry import Registry
 from ._validation import check_number
 
 
@@ -50,6 +52,30 @@ def _inplace(*arrays):
         if not is_writeable_array(a):
             return False
     return True
+
+
+def _mul(a, s, inplace):
+    """``a * s``, written into ``a`` when ``inplace``."""
+    if inplace:
+        a *= s
+        return a
+    return a * s
+
+
+def _add(a, b, inplace):
+    """``a + b``, written into ``a`` when ``inplace``."""
+    if inplace:
+        a += b
+        return a
+    return a + b
+
+
+def _sub(a, b, inplace):
+    """``a - b``, written into ``a`` when ``inplace``."""
+    if inplace:
+        a -= b
+        return a
+    return a - b
 
 
 class Optimizer:
@@ -111,13 +137,7 @@ class SGD(Optimizer):
 
     @staticmethod
     def _add(params, updates, state):
-        out = []
-        for p, u in zip(params, updates):
-            if _inplace(p):
-                p += u
-            else:
-                p = p + u
-            out.append(p)
+        out = [_add(p, u, _inplace(p)) for p, u in zip(params, updates)]
         return out, {**state, "t": state["t"] + 1}
 
 
@@ -158,13 +178,9 @@ class Momentum(Optimizer):
         lr, mu = float(learning_rate), self.momentum
         out, velocity = [], []
         for p, g, v in zip(params, grads, state["velocity"]):
-            if _inplace(p, v):
-                v *= mu
-                v += g
-                p -= lr * (g + mu * v) if self.nesterov else lr * v
-            else:
-                v = mu * v + g
-                p = p - lr * (g + mu * v) if self.nesterov else p - lr * v
+            inplace = _inplace(p, v)
+            v = _add(_mul(v, mu, inplace), g, inplace)
+            p = _sub(p, lr * (g + mu * v) if self.nesterov else lr * v, inplace)
             out.append(p)
             velocity.append(v)
         return out, {**state, "t": state["t"] + 1, "velocity": velocity}
@@ -219,13 +235,9 @@ class RMSprop(Optimizer):
         lr, rho, eps = float(learning_rate), self.rho, self.epsilon
         out, square_avg = [], []
         for p, g, s in zip(params, grads, state["square_avg"]):
-            if _inplace(p, s):
-                s *= rho
-                s += (1.0 - rho) * (g * g)
-                p -= lr * (g / (xp.sqrt(s) + eps))
-            else:
-                s = rho * s + (1.0 - rho) * (g * g)
-                p = p - lr * (g / (xp.sqrt(s) + eps))
+            inplace = _inplace(p, s)
+            s = _add(_mul(s, rho, inplace), (1.0 - rho) * (g * g), inplace)
+            p = _sub(p, lr * (g / (xp.sqrt(s) + eps)), inplace)
             out.append(p)
             square_avg.append(s)
         return out, {**state, "t": state["t"] + 1, "square_avg": square_avg}
@@ -261,12 +273,9 @@ class Adagrad(Optimizer):
         lr, eps = float(learning_rate), self.epsilon
         out, sum_sq = [], []
         for p, g, s in zip(params, grads, state["sum_sq"]):
-            if _inplace(p, s):
-                s += g * g
-                p -= lr * (g / (xp.sqrt(s) + eps))
-            else:
-                s = s + g * g
-                p = p - lr * (g / (xp.sqrt(s) + eps))
+            inplace = _inplace(p, s)
+            s = _add(s, g * g, inplace)
+            p = _sub(p, lr * (g / (xp.sqrt(s) + eps)), inplace)
             out.append(p)
             sum_sq.append(s)
         return out, {**state, "t": state["t"] + 1, "sum_sq": sum_sq}
@@ -303,7 +312,7 @@ class Adam(Optimizer):
     def init_state(self, params, *, xp):
         return {"t": 0, "m": [xp.zeros_like(p) for p in params], "v": [xp.zeros_like(p) for p in params]}
 
-    def _decay(self, p, lr):
+    def _decay(self, p, lr, inplace):
         """Decoupled weight decay, applied before the Adam step (AdamW only)."""
         return p
 
@@ -315,17 +324,11 @@ class Adam(Optimizer):
         sqrt_bc2 = math.sqrt(1.0 - b2**t)
         out, ms, vs = [], [], []
         for p, g, m, v in zip(params, grads, state["m"], state["v"]):
-            p = self._decay(p, lr)
-            if _inplace(p, m, v):
-                m *= b1
-                m += (1.0 - b1) * g
-                v *= b2
-                v += (1.0 - b2) * (g * g)
-                p -= step_size * (m / (xp.sqrt(v) / sqrt_bc2 + eps))
-            else:
-                m = b1 * m + (1.0 - b1) * g
-                v = b2 * v + (1.0 - b2) * (g * g)
-                p = p - step_size * (m / (xp.sqrt(v) / sqrt_bc2 + eps))
+            inplace = _inplace(p, m, v)
+            p = self._decay(p, lr, inplace)
+            m = _add(_mul(m, b1, inplace), (1.0 - b1) * g, inplace)
+            v = _add(_mul(v, b2, inplace), (1.0 - b2) * (g * g), inplace)
+            p = _sub(p, step_size * (m / (xp.sqrt(v) / sqrt_bc2 + eps)), inplace)
             out.append(p)
             ms.append(m)
             vs.append(v)
@@ -359,14 +362,10 @@ class AdamW(Adam):
         super().__init__(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
         self.weight_decay = _non_negative(weight_decay, "weight_decay")
 
-    def _decay(self, p, lr):
+    def _decay(self, p, lr, inplace):
         if self.weight_decay == 0.0 or p.ndim < 2:
             return p
-        keep = 1.0 - lr * self.weight_decay
-        if _inplace(p):
-            p *= keep
-            return p
-        return p * keep
+        return _mul(p, 1.0 - lr * self.weight_decay, inplace)
 
     def get_config(self):
         return {**super().get_config(), "weight_decay": self.weight_decay}
@@ -400,17 +399,11 @@ def clip_by_global_norm(grads, clip_norm, *, xp):
     return [g * scale for g in grads]
 
 
-_REGISTRY = {cls.name: cls for cls in (SGD, Momentum, Nesterov, RMSprop, Adagrad, Adam, AdamW)}
-
-
-def register(cls):
-    """Add an Optimizer subclass to the name registry (usable as a decorator)."""
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def names():
-    return sorted(_REGISTRY)
+REGISTRY = Registry("optimizer", Optimizer)
+for _cls in (SGD, Momentum, Nesterov, RMSprop, Adagrad, Adam, AdamW):
+    REGISTRY.register(_cls)
+names = REGISTRY.names
+register = REGISTRY.register
 
 
 def get(optimizer, **config):
@@ -419,10 +412,4 @@ def get(optimizer, **config):
     ``config`` sets hyperparameters: ``get("adam", beta_1=0.8)``; with a saved configuration,
     ``get(name, **optimizer.get_config())`` rebuilds an equal optimizer.
     """
-    if isinstance(optimizer, str):
-        return lookup("optimizer", optimizer, _REGISTRY)(**config)
-    if isinstance(optimizer, type) and issubclass(optimizer, Optimizer):
-        return optimizer(**config)
-    if isinstance(optimizer, Optimizer):
-        return optimizer(**config) if config else optimizer
-    raise TypeError(f"`optimizer` must be a name in {names()} or an Optimizer instance, got {type(optimizer).__name__}.")
+    return REGISTRY.get(optimizer, **config)

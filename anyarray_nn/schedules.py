@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import math
 
-from ._registry import lookup
+from ._registry import Registry
 from ._validation import check_number, check_positive_int
 
 
@@ -269,17 +269,20 @@ class ReduceOnPlateau(Schedule):
         }
 
 
-_REGISTRY = {cls.name: cls for cls in (Constant, StepDecay, ExponentialDecay, Cosine, ReduceOnPlateau)}
-_ALIASES = {
-    "step_decay": "step",
-    "exponential_decay": "exponential",
-    "reduce_on_plateau": "plateau",
-    "cosine_annealing": "cosine",
-}
-
-
-def names():
-    return sorted(_REGISTRY)
+REGISTRY = Registry(
+    "schedule",
+    Schedule,
+    aliases={
+        "step_decay": "step",
+        "exponential_decay": "exponential",
+        "reduce_on_plateau": "plateau",
+        "cosine_annealing": "cosine",
+    },
+)
+for _cls in (Constant, StepDecay, ExponentialDecay, Cosine, ReduceOnPlateau):
+    REGISTRY.register(_cls)
+names = REGISTRY.names
+register = REGISTRY.register
 
 
 def get(schedule, **config):
@@ -287,12 +290,4 @@ def get(schedule, **config):
 
     ``config`` sets hyperparameters: ``get("step", step_size=10, gamma=0.5)``.
     """
-    if schedule is None:
-        return Constant()
-    if isinstance(schedule, str):
-        return lookup("schedule", schedule, _REGISTRY, _ALIASES)(**config)
-    if isinstance(schedule, type) and issubclass(schedule, Schedule):
-        return schedule(**config)
-    if isinstance(schedule, Schedule):
-        return type(schedule)(**{**schedule.get_config(), **config}) if config else schedule
-    raise TypeError(f"`schedule` must be a name in {names()} or a Schedule instance, got {type(schedule).__name__}.")
+    return Constant() if schedule is None else REGISTRY.get(schedule, **config)

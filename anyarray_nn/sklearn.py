@@ -82,48 +82,16 @@ def _library_name(X):
     return type(X).__module__.split(".")[0]
 
 
-def _map_arrays(tree, func):
-    """Apply ``func`` to every array inside nested dicts / lists / tuples (optimizer state)."""
-    if isinstance(tree, dict):
-        return {key: _map_arrays(value, func) for key, value in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return type(tree)(_map_arrays(value, func) for value in tree)
-    if array_api_compat.is_array_api_obj(tree):
-        return func(tree)
-    return tree
-
-
 def _export_model(model):
-    """A picklable description of ``model``: its architecture, NumPy parameters and generator state."""
+    """A picklable description of ``model``: its state (:meth:`Model.get_state`) and where it lives."""
+    header, arrays = model.get_state()
     b = model.backend
-    return {
-        "layers": [layer.get_config() for layer in model.layers],
-        "params": [np.array(to_numpy(p)) for p in model.parameters()],
-        "backend": b.name,
-        "device": b.device_str,
-        "dtype": b.dtype_name,
-        "seed": b.seed,
-        "rng_state": b.get_rng_state(),
-        "optimizer_state": _map_arrays(model.optimizer_state_, lambda a: np.array(to_numpy(a))),
-        "history": model.history_,
-    }
+    return {"header": header, "arrays": arrays, "backend": b.name, "device": b.device_str}
 
 
 def _import_model(spec):
     """Rebuild a :class:`Model` from :func:`_export_model`'s description."""
-    layers = [
-        Layer(c["n_in"], c["n_out"], c["activation"], init=c["init"], distribution=c["distribution"])
-        for c in spec["layers"]
-    ]
-    model = Model(layers, backend=spec["backend"], device=spec["device"], dtype=spec["dtype"], seed=spec["seed"])
-    model.set_parameters(spec["params"])
-    backend = model.backend
-    backend.set_rng_state(spec["rng_state"])
-    model.optimizer_state_ = _map_arrays(
-        spec["optimizer_state"], lambda a: backend.asarray(a, dtype=getattr(backend.xp, str(a.dtype)))
-    )
-    model.history_ = spec["history"]
-    return model
+    return Model.from_state(spec["header"], spec["arrays"], backend=spec["backend"], device=spec["device"])
 
 
 class _BaseMLP(BaseEstimator):
@@ -358,8 +326,7 @@ class _BaseMLP(BaseEstimator):
 
     def _logits(self, X):
         """Pre-activation of the output layer, shape (n_samples, n_outputs), chunked like prediction."""
-        model = self.model_
-        return model._output(check_X(X, model.backend, model.n_features, to_device=False), logits=True)
+        return self.model_.decision_function(X)
 
     # ----------------------------------------------------------------------------------------------
     # training

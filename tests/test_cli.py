@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 import anyarray_nn as ann
-from anyarray_nn import cli, io
+from anyarray_nn import cli, saving
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -79,7 +79,7 @@ def test_train_on_csv_then_predict(tmp_path, weather_csv):
     assert [r[0] for r in rows] == [["dry", "rain"][int(p >= 0.5)] for p in proba[:, 1]]
 
     # The same predictions as the saved model gives in this process, on the same standardized readings.
-    model = io.load(run / "model.npz", backend="numpy")
+    model = saving.load(run / "model.npz", backend="numpy")
     written = np.column_stack([np.round(X_new[:, 0], 2), np.round(X_new[:, 1], 1), np.round(X_new[:, 2], 1)])
     X_scaled = (written - meta["scaler_mean"]) / meta["scaler_scale"]
     np.testing.assert_allclose(proba[:, 1], ann.to_numpy(model.predict_proba(X_scaled))[:, 0], rtol=1e-4, atol=1e-6)

@@ -3,7 +3,7 @@
 import io
 
 import anyarray_nn as ann
-from anyarray_nn import training
+from anyarray_nn import callbacks
 
 
 def _model():
@@ -53,12 +53,11 @@ def test_progress_is_silenced(capsys):
 
 def test_progress_prints_about_twenty_lines():
     stream = io.StringIO()
-    progress = training._Progress(200, verbose=1, stream=stream)
-    history = training.History()
+    progress = callbacks.ProgressLogger(verbose=1, stream=stream)
+    progress.on_train_begin({"epochs": 200, "first_epoch": 1, "batches": 4})
     for epoch in range(1, 201):
-        history.loss.append(1.0 / epoch)
-        history.epoch_time.append(0.01)
-        progress.epoch(epoch, history)
+        progress.on_epoch_begin(epoch)
+        progress.on_epoch_end(epoch, {"loss": 1.0 / epoch, "epoch_time": 0.01})
     lines = stream.getvalue().splitlines()
     assert 20 <= len(lines) <= 22
     assert lines[-1].startswith("epoch 200/200") and "ETA 0.0s" in lines[-1]
@@ -67,15 +66,14 @@ def test_progress_prints_about_twenty_lines():
 def test_progress_after_a_resume_estimates_from_this_run(monkeypatch):
     """Resumed at epoch 90 of 100: the time left comes from the epochs this run trained, not from 90."""
     clock = {"t": 1000.0}
-    monkeypatch.setattr(training.time, "perf_counter", lambda: clock["t"])
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: clock["t"])
     stream = io.StringIO()
-    progress = training._Progress(100, verbose=2, stream=stream, first=91)
-    history = training.History()
+    progress = callbacks.ProgressLogger(verbose=2, stream=stream)
+    progress.on_train_begin({"epochs": 100, "first_epoch": 91, "batches": 4})
     for epoch in range(91, 101):
+        progress.on_epoch_begin(epoch)
         clock["t"] += 2.0  # two seconds per epoch
-        history.loss.append(0.5)
-        history.epoch_time.append(2.0)
-        progress.epoch(epoch, history)
+        progress.on_epoch_end(epoch, {"loss": 0.5, "epoch_time": 2.0})
     lines = stream.getvalue().splitlines()
     assert lines[0].startswith("epoch  91/100") and "elapsed 2.0s" in lines[0] and "ETA 18.0s" in lines[0]
     assert "ETA 10.0s" in lines[4] and lines[-1].endswith("ETA 0.0s")

@@ -114,7 +114,7 @@ def test_save_refuses_unregistered_activation(tmp_path):
             return 3 * Z**2
 
     model = ann.Model([ann.Layer(2, 1, Cube())], backend="numpy", seed=0)
-    with pytest.raises(ValueError, match="not in the registry"):
+    with pytest.raises(ValueError, match="not in the activation registry"):
         ann.save(model, tmp_path / "c.npz")
     assert not os.listdir(tmp_path)
 

@@ -65,26 +65,27 @@ class _FoldedDtypeSpy(_Recording):
 @pytest.mark.parametrize(
     "regularization", [None, ann.Regularization("l2", lam=1e-3, dropout=0.25)], ids=["plain", "l2-dropout"]
 )
-def test_training_keeps_the_model_dtype(bk, regularization, spy):
+def test_training_keeps_the_model_dtype(bk, regularization, spy, monkeypatch):
     X, y = _data()
     model = _model(bk)
     seen = []
-    forward, backward = model._forward, model._backward
+    forward, backward = ann.network.forward, ann.network.backward
 
-    def spy_forward(Xb, dropout=0.0):
-        cache = forward(Xb, dropout)
+    def spy_forward(*args, **kwargs):
+        cache = forward(*args, **kwargs)
         seen.extend(a.dtype for pair in cache for a in pair)
         seen.extend(a.dtype for a in cache.inputs)
         seen.extend(m.dtype for m in cache.masks if m is not None)
         return cache
 
-    def spy_backward(cache, Tb, loss, reg, scale=None):
+    def spy_backward(layers, params, cache, Tb, *args, **kwargs):
         seen.append(Tb.dtype)
-        value, grads_W, grads_b = backward(cache, Tb, loss, reg, scale)
+        value, grads_W, grads_b = backward(layers, params, cache, Tb, *args, **kwargs)
         seen.extend(a.dtype for a in [value, *grads_W, *grads_b])
         return value, grads_W, grads_b
 
-    model._forward, model._backward = spy_forward, spy_backward
+    monkeypatch.setattr(ann.network, "forward", spy_forward)
+    monkeypatch.setattr(ann.network, "backward", spy_backward)
     optimizer = spy()
     assert ann.optimizers.folds_learning_rate(optimizer) == (spy is _FoldedDtypeSpy)
     solver = ann.Solver(optimizer=optimizer, learning_rate=0.05, regularization=regularization)

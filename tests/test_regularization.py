@@ -153,7 +153,9 @@ def test_dropout_backward_matches_finite_differences_for_a_fixed_mask():
     def loss_and_grads():
         backend.set_rng_state(start)  # the same masks on every evaluation
         cache = model._forward(backend.asarray(X), 0.4)
-        return model._backward(cache, backend.asarray(T), solver.loss, solver.regularization)
+        return ann.network.backward(
+            model.layers, model.parameters(), cache, backend.asarray(T), solver.loss, solver.regularization, xp=model.xp
+        )
 
     _, grads_W, grads_b = loss_and_grads()
     assert any(m is not None and np.any(ann.to_numpy(m) == 0) for m in model._forward(backend.asarray(X), 0.4).masks)

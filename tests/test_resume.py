@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import anyarray_nn as ann
-from anyarray_nn import training
+from anyarray_nn import callbacks
 
 EPOCHS = 8
 
@@ -47,15 +47,14 @@ class _Crash(Exception):
 
 def _crash_after(monkeypatch, epoch):
     """Make fit die right after the checkpoint of ``epoch`` is written, as a killed process would."""
-    original = training._save_checkpoints
+    original = callbacks.ModelCheckpoint.on_epoch_end
 
-    def saving_then_crashing(model, plan, e, *args):
-        result = original(model, plan, e, *args)
+    def saving_then_crashing(self, e, logs):
+        original(self, e, logs)
         if e == epoch:
             raise _Crash
-        return result
 
-    monkeypatch.setattr(training, "_save_checkpoints", saving_then_crashing)
+    monkeypatch.setattr(callbacks.ModelCheckpoint, "on_epoch_end", saving_then_crashing)
 
 
 @pytest.mark.parametrize("optimizer", ["sgd", "adam", "nesterov"])

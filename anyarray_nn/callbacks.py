@@ -1,0 +1,464 @@
+"""Callbacks: what happens between epochs.
+
+The epoch driver (:func:`anyarray_nn.training.fit`) trains one epoch, reads the epoch's figures from the
+device once, then hands them to each callback in turn as ``logs``::
+
+    logs = {"loss": 0.41, "accuracy": 0.88, "val_loss": 0.45, "val_accuracy": 0.86,
+            "epoch_time": 0.012, "learning_rate": 0.01, "weights_finite": True}
+
+(``accuracy`` entries only for classifiers, ``val_`` entries only with validation data.) The History,
+the progress lines, the divergence guard, the learning-rate schedule, checkpoints and early stopping are
+callbacks like a user's own. A callback stops training by setting ``self.stop_training = True`` (and
+``self.stop_reason``); the driver then ends after the current epoch and calls ``on_train_end``.
+
+Write your own by subclassing :class:`Callback`::
+
+    class StopAtAccuracy(ann.Callback):
+        def __init__(self, target):
+            super().__init__()
+            self.target, self.seen = target, []
+
+        def on_epoch_end(self, epoch, logs):
+            self.seen.append(logs["accuracy"])
+            if logs["accuracy"] >= self.target:
+                self.stop_training = True
+                self.stop_reason = f"accuracy {logs['accuracy']:.3f} reached at epoch {epoch}"
+
+    model.fit(X, y, callbacks=[StopAtAccuracy(0.95)])
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+import warnings
+
+from . import io
+from ._validation import check_number, check_positive_int
+
+try:  # a progress bar inside long epochs when tqdm is installed, plain lines otherwise
+    from tqdm.auto import tqdm as _tqdm
+except ImportError:  # pragma: no cover - depends on the environment
+    _tqdm = None
+
+
+class Callback:
+    """Base class of callbacks: override the hooks you need; all do nothing by default.
+
+    Attributes
+    ----------
+    model : Model
+        The model being trained, set before ``on_train_begin``.
+    stop_training : bool
+        Set it to True in a hook to end training after the current epoch.
+    stop_reason : str
+        Why, for ``history.stop_reason``.
+    """
+
+    def __init__(self):
+        self.model = None
+        self.stop_training = False
+        self.stop_reason = ""
+
+    def set_model(self, model):
+        self.model = model
+
+    def on_train_begin(self, logs=None):
+        """A fit starts. ``logs`` has ``epochs`` (the last epoch), ``first_epoch`` and ``batches`` per epoch."""
+
+    def on_epoch_begin(self, epoch):
+        """Epoch ``epoch`` (counted from 1) starts."""
+
+    def on_batch_end(self, batch):
+        """Batch ``batch`` (counted from 1) of the epoch was dispatched. Nothing is read from the device."""
+
+    def on_epoch_end(self, epoch, logs):
+        """Epoch ``epoch`` ended with the figures ``logs`` (Python floats)."""
+
+    def on_train_end(self, logs=None):
+        """The fit ends (also after a stop); ``logs`` has ``stop_reason``."""
+
+
+class History(Callback):
+    """Per-epoch record of a fit.
+
+    Attributes
+    ----------
+    loss, val_loss : list of float
+        Mean training loss over each epoch's batches (with the penalty) and validation loss.
+    accuracy, val_accuracy : list of float
+        For classifiers; empty otherwise.
+    epoch_time : list of float
+        Seconds per epoch.
+    learning_rate : list of float
+        The learning rate of each epoch (it changes under a schedule).
+    stop_reason : str
+        Why training ended.
+    best_epoch : int or None
+        The best epoch, counted from 1: the one early stopping kept, else the one with the lowest
+        validation loss (training loss without validation data).
+    """
+
+    KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "epoch_time", "learning_rate")
+
+    def __init__(self):
+        super().__init__()
+        for key in self.KEYS:
+            setattr(self, key, [])
+        self.stop_reason = ""
+        self.best_epoch = None
+
+    @property
+    def epochs(self):
+        return len(self.loss)
+
+    def __getitem__(self, key):
+        if key not in self.KEYS:
+            raise KeyError(f"Unknown history key {key!r}; expected one of {list(self.KEYS)}.")
+        return getattr(self, key)
+
+    def on_epoch_end(self, epoch, logs):
+        for key in self.KEYS:
+            if key in logs:
+                getattr(self, key).append(logs[key])
+
+    def as_dict(self):
+        return {
+            **{key: list(getattr(self, key)) for key in self.KEYS},
+            "stop_reason": self.stop_reason,
+            "best_epoch": self.best_epoch,
+        }
+
+    @classmethod
+    def from_dict(cls, record):
+        """A History from :meth:`as_dict`'s dict; every entry is checked.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the entry that is unknown, missing or not of its kind.
+        """
+        if not isinstance(record, dict):
+            raise TypeError(f"A history must be a dict, got {type(record).__name__}.")
+        allowed = set(cls.KEYS) | {"stop_reason", "best_epoch"}
+        unknown = sorted(set(record) - allowed)
+        if unknown:
+            raise ValueError(f"A history has the entries {sorted(allowed)}; unknown entries {unknown}.")
+        history = cls()
+        for key in cls.KEYS:
+            values = record.get(key, [])
+            ok = isinstance(values, list) and all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and (not isinstance(v, int) or abs(v) < 2**63)
+                for v in values
+            )
+            if not ok:
+                raise ValueError(f"The history entry {key!r} must be a list of numbers.")
+            setattr(history, key, [float(v) for v in values])
+        if len(history.val_loss) not in (0, history.epochs) or len(history.accuracy) not in (0, history.epochs):
+            raise ValueError("The history entries do not have one value per epoch.")
+        stop_reason = record.get("stop_reason", "")
+        if not isinstance(stop_reason, str):
+            raise ValueError("The history entry 'stop_reason' must be a string.")
+        history.stop_reason = stop_reason
+        best = record.get("best_epoch")
+        if best is not None and (isinstance(best, bool) or not isinstance(best, int) or not 1 <= best <= history.epochs):
+            raise ValueError(f"The history entry 'best_epoch' must be None or an epoch in 1..{history.epochs}, got {best!r}.")
+        history.best_epoch = best
+        return history
+
+    def __repr__(self):
+        last = f", last loss={self.loss[-1]:.4g}" if self.loss else ""
+        return f"History(epochs={self.epochs}{last})"
+
+
+def best_epoch(history):
+    """The epoch (from 1) with the lowest finite validation loss, else training loss; None if none is finite."""
+    series = history.val_loss or history.loss
+    finite = [(v, i) for i, v in enumerate(series, start=1) if math.isfinite(v)]
+    return min(finite)[1] if finite else None
+
+
+class ProgressLogger(Callback):
+    """Prints epoch lines with timing and an estimate of the time left; silent at verbose=0.
+
+    verbose=1 prints about twenty lines per fit, verbose=2 one per epoch. An epoch that runs longer than
+    ``bar_after`` seconds also shows its batch count as it goes (a tqdm bar when tqdm is installed, a
+    line every tenth of the epoch otherwise). The count is of batches handed to the device: nothing is
+    read back to follow it.
+    """
+
+    def __init__(self, verbose=1, stream=None, bar_after=2.0):
+        super().__init__()
+        self.verbose = verbose
+        self.stream = stream
+        self.bar_after = bar_after
+        self._bar = None
+
+    @property
+    def _out(self):
+        return self.stream or sys.stdout
+
+    def on_train_begin(self, logs=None):
+        self.epochs = logs["epochs"]
+        self.first = logs.get("first_epoch", 1)  # after a resume, the first epoch this run trains
+        self.batches = logs.get("batches")
+        self.every = 1 if self.verbose == 2 else max(1, self.epochs // 20)
+        self.start = time.perf_counter()
+
+    def on_epoch_begin(self, epoch):
+        self._epoch, self._epoch_start, self._next_line = epoch, time.perf_counter(), 0.1
+
+    def on_batch_end(self, batch):
+        if self.verbose == 0 or not self.batches or batch == self.batches:
+            return
+        if self._bar is None and time.perf_counter() - self._epoch_start < self.bar_after:
+            return
+        if _tqdm is not None:
+            if self._bar is None:
+                self._bar = _tqdm(total=self.batches, initial=batch - 1, desc=f"epoch {self._epoch}", file=self._out, leave=False)
+            self._bar.update(1)
+        elif batch >= self._next_line * self.batches:
+            self._bar = self._bar or True
+            print(f"  epoch {self._epoch}: batch {batch}/{self.batches}", file=self._out, flush=True)
+            self._next_line += 0.1
+
+    def _close_bar(self):
+        if self._bar is not None and self._bar is not True:
+            self._bar.close()
+        self._bar = None
+
+    def on_epoch_end(self, epoch, logs):
+        self._close_bar()
+        if self.verbose == 0:
+            return
+        if not (epoch == self.first or epoch == self.epochs or epoch % self.every == 0):
+            return
+        elapsed = time.perf_counter() - self.start
+        left = elapsed / (epoch - self.first + 1) * (self.epochs - epoch)
+        parts = [f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}", f"loss {logs['loss']:.4f}"]
+        for key, label in (("accuracy", "acc"), ("val_loss", "val_loss"), ("val_accuracy", "val_acc")):
+            if key in logs:
+                parts.append(f"{label} {logs[key]:.4f}")
+        parts.append(f"{logs['epoch_time']:.3f}s/epoch")
+        parts.append(f"elapsed {elapsed:.1f}s")
+        parts.append(f"ETA {left:.1f}s")
+        print("  ".join(parts), file=self._out, flush=True)
+
+    def on_train_end(self, logs=None):
+        self._close_bar()
+
+
+class DivergenceGuard(Callback):
+    """Stops training when the loss or the weights become NaN or infinite, keeping the last finite weights.
+
+    The check uses the epoch's loss and a sum over all weights, both read with the epoch's other figures.
+    The model gets back the weights of the previous epoch, and its optimizer state (spoiled as well) is
+    dropped; a RuntimeWarning says what happened.
+    """
+
+    def __init__(self, learning_rate=None):
+        super().__init__()
+        self.learning_rate = learning_rate
+
+    def on_train_begin(self, logs=None):
+        self._last_good = self._copy()
+
+    def _copy(self):
+        xp = self.model.xp
+        return [xp.asarray(p, copy=True) for p in self.model.parameters()]
+
+    def on_epoch_end(self, epoch, logs):
+        loss = logs["loss"]
+        if math.isfinite(loss) and logs.get("weights_finite", True):
+            self._last_good = self._copy()
+            return
+        self.model.set_parameters(self._last_good, check=False)
+        self.model.optimizer_state_ = None
+        what = f"the training loss is {loss}" if not math.isfinite(loss) else "the weights became NaN or infinite"
+        self.stop_reason = (
+            f"diverged at epoch {epoch}: {what}; kept the weights "
+            + (f"of epoch {epoch - 1}" if epoch > 1 else "from before it")
+            + (f". Try a lower learning rate (now {self.learning_rate:g})" if self.learning_rate is not None else "")
+        )
+        warnings.warn(self.stop_reason + ".", RuntimeWarning, stacklevel=4)
+        self.stop_training = True
+
+
+class LearningRateSchedule(Callback):
+    """Tells the Solver's schedule that an epoch ended, with the loss it monitors."""
+
+    def __init__(self, schedule):
+        super().__init__()
+        self.schedule = schedule
+
+    def on_epoch_end(self, epoch, logs):
+        self.schedule.step(logs["val_loss"] if "val_loss" in logs else logs["loss"])
+
+
+class EarlyStopping(Callback):
+    """Stop training when the monitored quantity has stopped improving.
+
+    After every epoch the monitored value is compared with the best so far; an improvement is a
+    decrease (an increase for accuracies) of more than ``min_delta``. After ``patience`` epochs in a row
+    without one, training stops. The weights of the best epoch are copied on the device when it happens
+    (no extra host transfer), and put back at the end when ``restore_best_weights``.
+
+    Parameters
+    ----------
+    patience : int, default 10
+        Epochs without improvement before stopping, >= 1.
+    min_delta : float, default 0.0
+        Smallest change that counts as an improvement, >= 0.
+    restore_best_weights : bool, default True
+        End the fit with the weights of the best epoch rather than the last one.
+    monitor : {"val_loss", "loss", "val_accuracy", "accuracy"}, default "val_loss"
+        A ``val_`` quantity needs ``validation_data``.
+
+    Attributes
+    ----------
+    best : float or None
+        Best monitored value of the last fit.
+    best_epoch : int or None
+        Its epoch, counted from 1.
+    wait : int
+        Epochs since the last improvement.
+    """
+
+    MONITORS = {"val_loss": "min", "loss": "min", "val_accuracy": "max", "accuracy": "max"}
+
+    def __init__(self, patience=10, min_delta=0.0, restore_best_weights=True, monitor="val_loss"):
+        super().__init__()
+        self.patience = check_positive_int(patience, "patience")
+        self.min_delta = check_number(min_delta, "min_delta", low=0.0, high=None)
+        if not isinstance(restore_best_weights, bool):
+            raise TypeError(f"`restore_best_weights` must be True or False, got {restore_best_weights!r}.")
+        self.restore_best_weights = restore_best_weights
+        if monitor not in self.MONITORS:
+            raise ValueError(f"Unknown quantity {monitor!r} for `monitor`; expected one of {list(self.MONITORS)}.")
+        self.monitor = monitor
+        self.reset()
+
+    def reset(self):
+        """Forget the previous fit (called when a fit starts)."""
+        self.best = None
+        self.best_epoch = None
+        self.wait = 0
+        self.best_weights = None
+        self.stop_training = False
+        self.stop_reason = ""
+
+    def on_train_begin(self, logs=None):
+        self.reset()
+
+    def update(self, epoch, value, params, *, xp):
+        """Record the value of ``epoch``; True when training should stop.
+
+        ``params`` are copied (on the device) when the epoch is the best so far: the optimizers update
+        the parameters in place, so a reference would not keep them.
+        """
+        sign = 1.0 if self.MONITORS[self.monitor] == "min" else -1.0
+        improved = math.isfinite(value) and (self.best is None or sign * (self.best - value) > self.min_delta)
+        if improved:
+            self.best, self.best_epoch, self.wait = value, epoch, 0
+            if self.restore_best_weights:
+                self.best_weights = [xp.asarray(p, copy=True) for p in params]
+            return False
+        self.wait += 1
+        return self.wait >= self.patience
+
+    def on_epoch_end(self, epoch, logs):
+        if self.monitor not in logs:
+            raise ValueError(
+                f"EarlyStopping(monitor={self.monitor!r}) needs `validation_data`; pass validation_data=(X_val, y_val) "
+                f"or monitor='loss'."
+            )
+        if self.update(epoch, logs[self.monitor], self.model.parameters(), xp=self.model.xp):
+            self.stop_training = True
+            self.stop_reason = (
+                f"early stopping at epoch {epoch}: {self.monitor} did not improve by more than {self.min_delta:g} "
+                f"for {self.patience} epochs (best {self.best:.6g} at epoch {self.best_epoch})"
+            )
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            if self.best_epoch != logs["epochs_done"]:
+                self.model.set_parameters(self.best_weights, check=False)
+                logs["stop_reason"] += f"; restored the weights of epoch {self.best_epoch}"
+            self.best_weights = None
+
+    def get_config(self):
+        return {
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "restore_best_weights": self.restore_best_weights,
+            "monitor": self.monitor,
+        }
+
+    def __repr__(self):
+        return "EarlyStopping(" + ", ".join(f"{k}={v!r}" for k, v in self.get_config().items()) + ")"
+
+
+class ModelCheckpoint(Callback):
+    """Saves the model during training, atomically, with everything a resumed fit needs.
+
+    Parameters
+    ----------
+    path : str
+        The checkpoint file (written every ``every`` epochs and after the last one).
+    every : int or None
+        Epochs between checkpoints; None writes no periodic checkpoint.
+    best_path : str or None
+        Where the epoch with the lowest validation loss so far is saved.
+    last_epoch : int
+        The fit's last epoch (always checkpointed).
+    best_val : float, default inf
+        The lowest validation loss already saved (after a resume).
+    """
+
+    def __init__(self, path, every, best_path=None, last_epoch=None, best_val=math.inf):
+        super().__init__()
+        self.path, self.every, self.best_path = path, every, best_path
+        self.last_epoch = last_epoch
+        self.best_val = best_val
+
+    def on_epoch_end(self, epoch, logs):
+        if self.every is not None and (epoch % self.every == 0 or epoch == self.last_epoch):
+            self._save(self.path, epoch)
+        if self.best_path is not None and logs["val_loss"] < self.best_val:
+            self.best_val = logs["val_loss"]
+            self._save(self.best_path, epoch)
+
+    def _save(self, path, epoch):
+        header, arrays = self.model.get_state()
+        header["training"] = {"epoch": int(epoch)}
+        io.write_model_file(path, header, arrays)
+
+
+def checkpoint_plan(checkpoint, every, best, has_validation):
+    """``(path, every, best_path)`` for the checkpoints of a fit, or None without ``checkpoint``.
+
+    The folder of each file is checked now, so a wrong path fails before training, naming the argument.
+    """
+    if checkpoint is None:
+        if every is not None or best:
+            raise ValueError("`checkpoint_every` and `checkpoint_best` need a `checkpoint` path.")
+        return None
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"`checkpoint` must be a path (str or os.PathLike), got {type(checkpoint).__name__}.")
+    if not isinstance(best, bool):
+        raise TypeError(f"`checkpoint_best` must be True or False, got {best!r}.")
+    if best and not has_validation:
+        raise ValueError("`checkpoint_best=True` saves the best validation loss and needs `validation_data`.")
+    path = os.fspath(checkpoint)
+    if every is not None:
+        every = check_positive_int(every, "checkpoint_every")
+    elif not best:
+        every = 1
+    best_path = None
+    if best:
+        stem, ext = os.path.splitext(path)
+        best_path = path if every is None else f"{stem}.best{ext or '.npz'}"
+    io.check_writable_path(path, "checkpoint")
+    return path, every, best_path

@@ -1,0 +1,70 @@
+"""Saving and loading models: :func:`save` and :func:`load` join the Model's state description
+(:meth:`~anyarray_nn.Model.get_state` / :meth:`~anyarray_nn.Model.from_state`) and the file format
+(:mod:`anyarray_nn.io`: one ``.npz`` with a JSON header, never pickle, written atomically).
+"""
+
+from __future__ import annotations
+
+import os
+
+from . import io
+from .model import Model
+
+
+def save(model, path):
+    """Save ``model`` to ``path`` (an ``.npz`` file), atomically.
+
+    Parameters
+    ----------
+    model : Model
+        Its parameters, architecture, dtype, and what its last :meth:`~anyarray_nn.Model.fit` left:
+        the Solver, the optimizer state, the History and the random generator state.
+    path : str or os.PathLike
+        The file to write; an existing file is replaced only once the new one is complete.
+
+    Raises
+    ------
+    TypeError
+        For an argument of the wrong type.
+    ValueError
+        When a component (activation, loss, optimizer, schedule) is not in its name registry and so
+        could not be rebuilt on loading.
+    """
+    if not isinstance(model, Model):
+        raise TypeError(f"`model` must be a Model, got {type(model).__name__}.")
+    path = io.check_writable_path(path, "path")
+    header, arrays = model.get_state()
+    io.write_model_file(path, header, arrays)
+
+
+def load(path, backend="auto", device=None, dtype=None):
+    """Load a model saved by :func:`save` (or a checkpoint) onto any backend.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    backend : str or module, default "auto"
+        Where the model goes; need not be the backend it was saved from (see :class:`~anyarray_nn.Backend`).
+    device : optional
+        Device on that backend.
+    dtype : {"float32", "float64"}, optional
+        Default: the dtype it was saved with. Loading float64 weights beyond float32's range as float32
+        is refused.
+
+    Returns
+    -------
+    Model
+        With its parameters, and, when the file holds them, ``solver_``, ``optimizer_state_`` (on the
+        new backend), ``history_`` and the random generator state, so that ``fit`` can go on.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` does not exist.
+    ModelFileError
+        When the file is not a valid model file, naming what is wrong (see the README's "Safe to open").
+    ValueError, ImportError, RuntimeError
+        For a ``backend``, ``device`` or ``dtype`` that :class:`~anyarray_nn.Model` refuses.
+    """
+    header, arrays = io.read_model_file(path)
+    return Model.from_state(header, arrays, backend=backend, device=device, dtype=dtype, source=os.fspath(path))

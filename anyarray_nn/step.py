@@ -1,0 +1,78 @@
+"""One training step as a pure function: the seam where compiled steps, the data-parallel all-reduce
+and gradient checks plug in.
+
+``step(params, state, Xb, Tb, masks, lr) -> (params, state, loss, predictions)``::
+
+    cache = forward(params, Xb, masks)                   # (Z, A) per layer
+    loss, grads = backward(cache, Tb)                    # fused output gradient where possible
+    grads = reduce(grads)                                # data-parallel: sum over processes
+    grads = clip(grads)                                  # optional, after the reduction
+    params, state = optimizer.step(params, grads, state, lr)
+
+It reads nothing back to the host and changes nothing outside what it returns: the caller keeps the
+new parameters and state. (Where the array library allows it, the optimizer writes the new values into
+the old arrays to save allocations, so the old ones must not be used again, as with JAX's donated
+buffers.)
+"""
+
+from __future__ import annotations
+
+from . import network, optimizers
+
+
+def make_train_step(layers, solver, *, xp, reduce_gradients=None):
+    """The training step of ``layers`` under ``solver``.
+
+    Parameters
+    ----------
+    layers : list of Layer
+        Give the shapes and activations; their own parameters are not used.
+    solver : Solver
+        Loss (filled in), regularization, optimizer and gradient clipping.
+    reduce_gradients : callable, optional
+        ``grads -> grads`` applied to the flat gradient list before clipping and the update (the
+        data-parallel all-reduce).
+
+    Returns
+    -------
+    step : callable
+        ``step(params, state, Xb, Tb, masks, lr)`` with ``params`` the flat list ``[W_1, b_1, ...]``,
+        ``state`` the optimizer state, ``Xb`` ``(m, n_features)``, ``Tb`` ``(m, n_outputs)`` encoded
+        targets, ``masks`` from :func:`anyarray_nn.network.dropout_masks` (or None) and ``lr`` the learning
+        rate. It returns ``(params, state, loss, predictions)``: the new parameters and state, the batch's
+        loss (a 0-d array, penalty included) and, for classifiers, the output layer's decisions
+        ``(m,)`` or ``(m, n_outputs)`` (None otherwise).
+    """
+    loss, regularization, optimizer = solver.loss, solver.regularization, solver.optimizer
+    clip_norm = solver.clip_norm
+    output_activation = layers[-1].activation
+    classifier = is_classifier(layers, solver)
+    # Plain SGD gets its updates straight from backpropagation (clipping needs true gradients).
+    fold = optimizers.folds_learning_rate(optimizer) and clip_norm is None and reduce_gradients is None
+
+    def step(params, state, Xb, Tb, masks, lr):
+        cache = network.forward(layers, params, Xb, masks, xp=xp)
+        value, grads_W, grads_b = network.backward(
+            layers, params, cache, Tb, loss, regularization, xp=xp, scale=-lr if fold else None
+        )
+        predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
+        # Let go of this batch's activations before the update: the peak memory of an epoch holds one
+        # batch's activations, not two.
+        del cache
+        grads = [g for pair in zip(grads_W, grads_b) for g in pair]
+        if reduce_gradients is not None:
+            grads = reduce_gradients(grads)
+        if clip_norm is not None:
+            grads = optimizers.clip_by_global_norm(grads, clip_norm, xp=xp)
+        if fold:
+            params, state = optimizer.apply_updates(params, grads, state, xp=xp)
+        else:
+            params, state = optimizer.step(params, grads, state, lr, xp=xp)
+        return params, state, value, predictions
+
+    return step
+
+
+def is_classifier(layers, solver):
+    """Whether training counts correct predictions: a classification loss on a deciding output layer."""
+    return bool(getattr(solver.loss, "classification", False) and getattr(layers[-1].activation, "classifier", False))
