@@ -23,7 +23,7 @@ import time
 
 import numpy as np
 
-from . import datasets, metrics, optimizers, saving
+from . import datasets, metrics, optimizers, plotting, saving
 from .backend import to_numpy
 from .layers import Layer
 from .model import Model
@@ -336,8 +336,6 @@ def _save_model(model, out, data, scaler, y_mean, y_scale):
 
 def _save_plots(out, history, classification, y_test, pred, class_names, name):
     try:
-        from . import plotting
-
         files = [plotting.plot_history(history, os.path.join(out, "history.png"), title=name)]
         if classification:
             C = metrics.confusion_matrix(y_test, pred, n_classes=len(class_names))

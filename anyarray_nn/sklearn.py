@@ -49,7 +49,6 @@ import array_api_compat
 import numpy as np
 
 from . import activations, optimizers, schedules
-from ._validation import check_X
 from .backend import Backend, to_numpy
 from .layers import Layer
 from .model import Model
