@@ -25,3 +25,21 @@ def test_quick_start_runs(capsys):
     assert (namespace["labels"] == y_test).mean() >= 0.95
     assert tuple(namespace["Z1"].shape) == (105, 8)
     assert "passed=True" in capsys.readouterr().out
+
+
+def test_callback_and_registry_examples_run(capsys):
+    code = _section_code("What is inside")
+    namespace = {}
+    exec(compile(code, "README callbacks", "exec"), namespace)
+    history = namespace["history"]
+    assert history.epochs < 300 and history.stop_reason.startswith("accuracy")
+    assert namespace["model"].layers[0].activation.name == "cube"
+    assert "accuracy" in capsys.readouterr().out
+
+
+def test_saving_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(compile(_section_code("Saving, loading and resuming"), "README saving", "exec"), namespace)
+    assert (tmp_path / "iris.npz").exists() and (tmp_path / "run.npz").exists()
+    assert namespace["labels"].shape == (150,)
