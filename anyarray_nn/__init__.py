@@ -5,6 +5,7 @@ The same forward, backward and update code runs on NumPy, CuPy, torch and any Ar
 
 from . import activations, datasets, initializers, losses, metrics, optimizers, plotting, preprocessing, schedules
 from .backend import Backend, to_numpy
+from .export import export_onnx
 from .gradcheck import gradcheck
 from .io import ModelFileError, load, save
 from .layers import Layer
@@ -27,6 +28,7 @@ __all__ = [
     "Solver",
     "activations",
     "datasets",
+    "export_onnx",
     "gradcheck",
     "initializers",
     "load",
