@@ -118,6 +118,9 @@ def check_path(path):
         raise ValueError("`path` must not be empty.")
     if os.path.isdir(path):
         raise ValueError(f"`path` {path!r} is a folder; give the name of the .onnx file to write.")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise FileNotFoundError(f"The folder {folder!r} of `path` does not exist.")
     return path
 
 
@@ -195,11 +198,12 @@ def _output_shapes(model):
     return shapes
 
 
-def build(model, inputs, outputs, opset, output_shapes=None):
+def build(model, inputs, outputs, opset, output_shapes=None, metadata=None):
     """The checked ONNX model of ``outputs`` (ndonnx arrays) over ``inputs``, at ``opset`` if given.
 
     ``output_shapes`` names the dimensions of the outputs (``{"output": ("N", 3)}``), which ndonnx
     leaves unknown, so that the file tells its readers the batch size is shared by input and outputs.
+    ``metadata`` (str to str) goes into the model's ``metadata_props``.
     """
     ndx, onnx = _require()
     proto = ndx.build(inputs, outputs)
@@ -215,6 +219,9 @@ def build(model, inputs, outputs, opset, output_shapes=None):
                     else:
                         dim.dim_value = size
     proto.producer_name = "anyarray_nn"
+    for key, value in (metadata or {}).items():
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
     if opset is not None and opset != _default_opset(proto):
         from onnx import version_converter
 
