@@ -16,10 +16,10 @@ from anyarray_nn import activations, cli  # noqa: E402
 N_FEATURES = 6
 BATCHES = (1, 7, 1000)
 RTOL = {"float32": 1e-5, "float64": 1e-12}
-# An absolute floor for outputs near zero: a linear output or a probability of ~1e-6 is a sum of terms of
-# size ~1 whose rounding (in another summation order in onnxruntime's matrix product) is ~eps of those terms,
-# not of the small result.
-ATOL = {"float32": 1e-6, "float64": 1e-14}
+# float32 linear outputs that cross zero: a value of ~1e-3 is a sum of terms of size ~1 whose rounding, in
+# onnxruntime's summation order rather than NumPy's, is ~1e-7 of those terms, not of the small result.
+# float64 agrees to rtol alone.
+ATOL = {"float32": 1e-6, "float64": 0.0}
 
 
 @pytest.fixture(scope="module")
@@ -338,6 +338,6 @@ def test_sklearn_regressor_export(tmp_path, X, n_outputs):
     for n in BATCHES:
         got = run_onnx(str(tmp_path / "reg.onnx"), X[:n])
         assert got["output"].shape == reg.predict(X[:n]).shape
-        np.testing.assert_allclose(got["output"], reg.predict(X[:n]), rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(got["output"], reg.predict(X[:n]), rtol=1e-12)
     with pytest.raises(ValueError, match="`dtype` must be"):
         reg.export_onnx(tmp_path / "x.onnx", dtype="half")
