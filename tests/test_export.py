@@ -1,7 +1,10 @@
 """ONNX export: the graph ndonnx traces from the forward math agrees with predict_proba and predict."""
 
 import json
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -341,3 +344,21 @@ def test_sklearn_regressor_export(tmp_path, X, n_outputs):
         np.testing.assert_allclose(got["output"], reg.predict(X[:n]), rtol=1e-12)
     with pytest.raises(ValueError, match="`dtype` must be"):
         reg.export_onnx(tmp_path / "x.onnx", dtype="half")
+
+
+# --------------------------------------------------------------------------------------------------
+def test_benchmark_script_runs(tmp_path):
+    root = Path(__file__).resolve().parents[1]
+    proc = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "onnx_export.py"), "--architecture", "20", "16", "3",
+         "--train-samples", "200", "--batch-sizes", "1", "50", "--repeat", "2", "--rows-per-timing", "100",
+         "--out-dir", str(tmp_path)],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "onnx_export.json").read_text())
+    assert [r["batch_size"] for r in report["results"]] == [1, 50]
+    for r in report["results"]:
+        assert r["onnxruntime_rows_per_s"] > 0 and r["predict_proba_rows_per_s"] > 0
+        assert r["max_abs_diff"] < 1e-5 and r["labels_equal"] == 1.0
