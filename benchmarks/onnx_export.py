@@ -97,7 +97,7 @@ def main(argv=None):
         print(f"  batch {batch:6d}: predict_proba {r['predict_proba_rows_per_s']:12,.0f} rows/s, onnxruntime "
               f"{r['onnxruntime_rows_per_s']:12,.0f} rows/s, max |diff| {r['max_abs_diff']:.2e}", flush=True)
 
-    headers = ["batch", "predict_proba rows/s", "onnxruntime rows/s", "onnx speed-up", "max |diff|", "labels equal"]
+    headers = ["batch", "predict_proba rows/s", "onnxruntime rows/s", "onnx speed-up", "max abs diff", "labels equal"]
     rows = [
         [f"{r['batch_size']:,}", f"{r['predict_proba_rows_per_s']:,.0f}", f"{r['onnxruntime_rows_per_s']:,.0f}",
          f"{r['onnx_over_library']:.2f}x", f"{r['max_abs_diff']:.1e}", f"{100 * r['labels_equal']:.0f}%"]
