@@ -7,6 +7,7 @@ from . import activations, callbacks, datasets, initializers, losses, metrics, n
 from ._version import __version__
 from .backend import Backend, to_numpy
 from .callbacks import Callback, EarlyStopping, History
+from .export import export_onnx
 from .gradcheck import gradcheck
 from .io import ModelFileError
 from .layers import Layer
@@ -30,6 +31,7 @@ __all__ = [
     "Solver",
     "activations",
     "datasets",
+    "export_onnx",
     "gradcheck",
     "initializers",
     "load",

@@ -5,6 +5,7 @@
     anyarray-nn train iris                                   # the demo: a softmax network on iris
     anyarray-nn train data.csv --target species --layers 16,16 --epochs 200 --out run1
     anyarray-nn predict run1/model.npz new.csv --out predictions.csv
+    anyarray-nn export run1/model.npz run1/model.onnx                # for onnxruntime
 
 ``train`` writes into ``--out``: the model (``model.npz``), what ``predict`` needs to prepare new data
 (``model.meta.json``: feature columns, scaler, class names), the report (``report.txt``), the history
@@ -23,7 +24,7 @@ import time
 
 import numpy as np
 
-from . import datasets, metrics, optimizers, plotting, saving
+from . import datasets, export, metrics, optimizers, plotting, saving
 from .backend import to_numpy
 from .layers import Layer
 from .model import Model
@@ -420,6 +421,71 @@ def predict(args):
     return 0
 
 
+# --------------------------------------------------------------------------------------------------
+# export
+def export_model(args):
+    """Write the model as ONNX; with the ``.meta.json`` of ``train`` beside it, as ``predict`` uses it."""
+    if not os.path.exists(args.model):
+        raise CLIError(f"Model file not found: {args.model!r}.")
+    if os.path.isdir(args.model):
+        raise CLIError(f"{args.model!r} is a folder, not a model file.")
+    # Checked before the model file is read, so a typo costs no loading.
+    export.check_path(args.out)
+    dtype = export.check_dtype(args.dtype, "float32")
+    ndx, _ = export._require()
+    model = saving.load(args.model, backend="numpy")
+    dtype = model.dtype if args.dtype is None else dtype
+    meta = _read_meta(args.model)
+    X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
+    metadata = {}
+    if meta is None:
+        # Saved without the command line: the graph is the network alone, like Model.predict.
+        proto = export.export_onnx(model, args.out, dtype=dtype)
+        labels = "label" in {o.name for o in proto.graph.output}
+        what = "the network alone (no model.meta.json beside it): X is fed as to Model.predict_proba"
+    else:
+        # Standardized as in training, inside the graph: the file takes the raw feature columns.
+        mean = ndx.asarray(np.asarray(meta["scaler_mean"], dtype=dtype))
+        scale = ndx.asarray(np.asarray(meta["scaler_scale"], dtype=dtype))
+        A = export.network_output(model, (X - mean) / scale, dtype, ndx=ndx)
+        outputs = {"output": A}
+        shapes = {"output": ("N", model.n_outputs)}
+        if meta["task"] == "classification":
+            outputs["label"] = export._decide(model, A, ndx=ndx)
+            shapes["label"] = export._output_shapes(model)["label"]
+            metadata["class_names"] = json.dumps(meta["class_names"])
+        else:
+            # Values in the target's units, as predict writes them.
+            outputs["output"] = A * float(meta["target_scale"]) + float(meta["target_mean"])
+        metadata["feature_names"] = json.dumps(meta["feature_names"])
+        proto = export.build(model, {"X": X}, outputs, None, output_shapes=shapes, metadata=metadata)
+        export.write_bytes(args.out, proto)
+        labels = "label" in outputs
+        what = (
+            f"X holds the raw columns {', '.join(meta['feature_names'])} (standardized inside the graph, "
+            f"as in training)"
+        )
+    outs = "output, label" if labels else "output"
+    print(f"wrote {args.out}: input X (N, {model.n_features}) {dtype}, outputs {outs}; {what}")
+    if meta is not None and meta["task"] == "classification":
+        print(f"label holds indices into the class names: {', '.join(meta['class_names'])}")
+    return 0
+
+
+def _read_meta(model_path):
+    meta_path = os.path.splitext(model_path)[0] + META_SUFFIX
+    if not os.path.exists(meta_path):
+        return None
+    try:
+        with open(meta_path, encoding="utf-8") as f:
+            meta = json.load(f)
+        for key in ("task", "feature_names", "class_names", "scaler_mean", "scaler_scale", "target_mean", "target_scale"):
+            meta[key]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CLIError(f"{meta_path!r} is not a valid model description ({type(exc).__name__}: {exc}).") from None
+    return meta
+
+
 def _canonical_label(text, class_names):
     if text in class_names:
         return text
@@ -447,7 +513,7 @@ def build_parser():
         "evaluate them and predict with them.",
         epilog="Start with: anyarray-nn train iris.  Help on a command: anyarray-nn train --help.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,export}")
     fmt = argparse.RawDescriptionHelpFormatter
 
     t = sub.add_parser(
@@ -504,6 +570,24 @@ def build_parser():
     p.add_argument("--proba", action="store_true", help="classification: add one probability column per class")
     p.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
     p.add_argument("--device", help="device on the backend")
+
+    e = sub.add_parser(
+        "export",
+        help="write a saved model as an ONNX file (needs: pip install \"anyarray-nn[onnx]\")",
+        description=textwrap.fill(
+            "Write a saved model as an ONNX file for onnxruntime or any ONNX runtime: input 'X' (N, "
+            "n_features), output 'output' (the network output, probabilities for classifiers) and, for "
+            "classifiers, 'label' (class indices). With the model.meta.json that 'train' writes beside the "
+            "model, the graph standardizes the raw feature columns as in training, and regression outputs "
+            "are in the target's units, as 'predict' writes them.",
+            88,
+        ),
+        formatter_class=fmt,
+    )
+    e.add_argument("model", help="a model file (OUT/model.npz of 'train', or one written by anyarray_nn.save)")
+    e.add_argument("out", help="the ONNX file to write, e.g. model.onnx")
+    e.add_argument("--dtype", metavar="{float32,float64}",
+                   help="float type of the input and the weights (default: the model's)")
     return parser
 
 
@@ -515,6 +599,8 @@ def main(argv=None):
     try:
         if args.command == "train":
             return train(args)
+        if args.command == "export":
+            return export_model(args)
         return predict(args)
     except (CLIError, ValueError, ImportError, OSError, RuntimeError) as exc:
         # Errors of this library name the argument and what was expected: show them without a traceback.

@@ -27,6 +27,7 @@ scikit-learn is an optional dependency: ``pip install "anyarray-nn[sklearn]"``.
 from __future__ import annotations
 
 import copy
+import json
 import math
 import numbers
 import warnings
@@ -48,7 +49,7 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 import array_api_compat
 import numpy as np
 
-from . import activations, optimizers, schedules
+from . import activations, export, optimizers, schedules
 from .backend import Backend, to_numpy
 from .layers import Layer
 from .model import Model
@@ -641,6 +642,59 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
             return xp.take(labels, index, axis=0)
         return self.classes_[to_numpy(index)]
 
+    def export_onnx(self, path, dtype=None):
+        """Write the fitted classifier as an ONNX file (needs ``pip install "anyarray-nn[onnx]"``).
+
+        The graph has one input ``"X"`` of shape ``(N, n_features_in_)`` and the dtype of the network
+        (``dtype``, default the estimator's ``dtype``); the estimator scales no input itself, so ``X`` is
+        fed exactly as to :meth:`predict` (put any scaler of a pipeline in front of the ONNX model).
+        Its outputs:
+
+        * ``"output"``, shape ``(N, n_classes)``: what :meth:`predict_proba` returns (for two classes
+          the columns ``1 - p`` and ``p`` of the single sigmoid unit).
+        * ``"label"``, shape ``(N,)``: what :meth:`predict` returns when ``classes_`` holds numbers
+          (the argmax over the columns of ``"output"``, looked up in a constant copy of ``classes_``
+          inside the graph, in ``classes_``'s dtype). For other labels (strings ...) it holds the int64
+          indices into ``classes_``; ``classes_`` is also stored, as a JSON list, under the key
+          ``"classes"`` of the model's ``metadata_props``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.onnx`` file to write, atomically.
+        dtype : {"float32", "float64"}, optional
+            Float type of the input and the weights.
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        check_is_fitted(self, "model_")
+        ndx, _ = export._require()
+        model = self.model_
+        path = export.check_path(path)
+        dtype = export.check_dtype(dtype, model.dtype)
+        X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
+        A = export.network_output(model, X, dtype, ndx=ndx)
+        if model.n_outputs == 1:
+            # Exactly what predict_proba does: the columns 1 - p and p.
+            A = ndx.concat([1.0 - A, A], axis=1)
+        index = ndx.argmax(A, axis=1)
+        classes = self.classes_
+        numeric = classes.dtype.kind in "iuf"
+        label = ndx.take(ndx.asarray(classes), index, axis=0) if numeric else index
+        metadata = {"classes": json.dumps(classes.tolist(), default=str)}
+        proto = export.build(
+            model,
+            {"X": X},
+            {"output": A, "label": label},
+            None,
+            output_shapes={"output": ("N", len(classes)), "label": ("N",)},
+            metadata=metadata,
+        )
+        export.write_bytes(path, proto)
+        return proto
+
 
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """A multilayer perceptron regressor on any Array API backend, with scikit-learn's interface.
@@ -707,3 +761,36 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         if self._y_ndim == 1:
             A = A[:, 0]
         return A if on_device else to_numpy(A)
+
+    def export_onnx(self, path, dtype=None):
+        """Write the fitted regressor as an ONNX file (needs ``pip install "anyarray-nn[onnx]"``).
+
+        The graph has one input ``"X"`` of shape ``(N, n_features_in_)`` and the dtype of the network
+        (``dtype``, default the estimator's ``dtype``), fed exactly as to :meth:`predict` (the estimator
+        scales neither inputs nor targets), and one output ``"output"``: what :meth:`predict` returns,
+        shape ``(N,)`` when ``fit`` saw a 1-D ``y``, else ``(N, n_outputs_)``.
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The ``.onnx`` file to write, atomically.
+        dtype : {"float32", "float64"}, optional
+            Float type of the input, the weights and the output.
+
+        Returns
+        -------
+        onnx.ModelProto
+        """
+        check_is_fitted(self, "model_")
+        ndx, _ = export._require()
+        model = self.model_
+        path = export.check_path(path)
+        dtype = export.check_dtype(dtype, model.dtype)
+        X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
+        A = export.network_output(model, X, dtype, ndx=ndx)
+        shape = ("N", self.n_outputs_)
+        if self._y_ndim == 1:
+            A, shape = A[:, 0], ("N",)
+        proto = export.build(model, {"X": X}, {"output": A}, None, output_shapes={"output": shape})
+        export.write_bytes(path, proto)
+        return proto
