@@ -415,13 +415,16 @@ class ModelCheckpoint(Callback):
         The fit's last epoch (always checkpointed).
     best_val : float, default inf
         The lowest validation loss already saved (after a resume).
+    comm : mpi4py communicator, optional
+        Data-parallel training: rank 0 writes, then every rank waits at a barrier until it is written.
     """
 
-    def __init__(self, path, every, best_path=None, last_epoch=None, best_val=math.inf):
+    def __init__(self, path, every, best_path=None, last_epoch=None, best_val=math.inf, comm=None):
         super().__init__()
         self.path, self.every, self.best_path = path, every, best_path
         self.last_epoch = last_epoch
         self.best_val = best_val
+        self.comm = comm
 
     def on_epoch_end(self, epoch, logs):
         if self.every is not None and (epoch % self.every == 0 or epoch == self.last_epoch):
@@ -431,9 +434,12 @@ class ModelCheckpoint(Callback):
             self._save(self.best_path, epoch)
 
     def _save(self, path, epoch):
-        header, arrays = self.model.get_state()
-        header["training"] = {"epoch": int(epoch)}
-        io.write_model_file(path, header, arrays)
+        if self.comm is None or self.comm.Get_rank() == 0:
+            header, arrays = self.model.get_state()
+            header["training"] = {"epoch": int(epoch)}
+            io.write_model_file(path, header, arrays)
+        if self.comm is not None:
+            self.comm.Barrier()
 
 
 def checkpoint_plan(checkpoint, every, best, has_validation):

@@ -250,6 +250,7 @@ class Model:
         checkpoint_best=False,
         resume_from=None,
         eval_batch_size=None,
+        comm=None,
     ):
         """Train the model on ``(X, y)`` with mini-batch gradient descent.
 
@@ -289,6 +290,13 @@ class Model:
         eval_batch_size : int, optional
             Rows per chunk when evaluating ``validation_data`` (default 8192), which bounds the memory
             its activations take.
+        comm : mpi4py communicator, optional
+            Data-parallel training: every process of ``comm`` calls ``fit`` with its own shard of the data
+            (and of ``validation_data``); ``settings.batch_size`` is the global batch, split evenly over
+            the processes; gradients are summed with one all-reduce per step and every process ends with
+            the same weights and History. See :mod:`anyarray_nn.distributed` for the exact rules
+            (unequal shards, random streams, checkpoints written by rank 0). A communicator of one
+            process gives the same results as none.
 
         Returns
         -------
@@ -317,6 +325,7 @@ class Model:
             checkpoint_best=checkpoint_best,
             start_epoch=start_epoch,
             eval_batch_size=eval_batch_size,
+            comm=comm,
         )
 
     def _resume(self, path, solver):
@@ -622,6 +631,8 @@ class _State:
         model.solver_ = self.solver
         model.optimizer_state_ = state
         model.history_ = self.history
+        # The model continues the saved run: its seed too (data-parallel ranks derive their streams from it).
+        model.backend.seed = self.header.get("seed")
         if self.header.get("rng_state") is not None:
             model.backend.set_rng_state(self.header["rng_state"])
 

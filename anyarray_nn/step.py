@@ -50,6 +50,16 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None):
     # Plain SGD gets its updates straight from backpropagation (clipping needs true gradients).
     fold = optimizers.folds_learning_rate(optimizer) and clip_norm is None and reduce_gradients is None
 
+    def update(params, state, grads, lr):
+        """The second half of a step: reduce, clip, then the optimizer's update."""
+        if reduce_gradients is not None:
+            grads = reduce_gradients(grads)
+        if clip_norm is not None:
+            grads = optimizers.clip_by_global_norm(grads, clip_norm, xp=xp)
+        if fold:
+            return optimizer.apply_updates(params, grads, state, xp=xp)
+        return optimizer.step(params, grads, state, lr, xp=xp)
+
     def step(params, state, Xb, Tb, masks, lr):
         cache = network.forward(layers, params, Xb, masks, xp=xp)
         value, grads_W, grads_b = network.backward(
@@ -59,17 +69,11 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None):
         # Let go of this batch's activations before the update: the peak memory of an epoch holds one
         # batch's activations, not two.
         del cache
-        grads = [g for pair in zip(grads_W, grads_b) for g in pair]
-        if reduce_gradients is not None:
-            grads = reduce_gradients(grads)
-        if clip_norm is not None:
-            grads = optimizers.clip_by_global_norm(grads, clip_norm, xp=xp)
-        if fold:
-            params, state = optimizer.apply_updates(params, grads, state, xp=xp)
-        else:
-            params, state = optimizer.step(params, grads, state, lr, xp=xp)
+        params, state = update(params, state, [g for pair in zip(grads_W, grads_b) for g in pair], lr)
         return params, state, value, predictions
 
+    # A process of data-parallel training with no rows left for a step still takes part in its update.
+    step.update = update
     return step
 
 

@@ -23,7 +23,7 @@ import copy
 import math
 import time
 
-from . import losses, network, optimizers, schedules
+from . import distributed, losses, network, optimizers, schedules
 from . import regularization as regularization_module
 from ._validation import check_number, check_positive_int, check_targets, check_X
 from .callbacks import (
@@ -256,10 +256,13 @@ def fit(
     checkpoint_best=False,
     start_epoch=0,
     eval_batch_size=None,
+    comm=None,
 ):
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; see :meth:`anyarray_nn.Model.fit`.
 
     ``start_epoch`` is the number of epochs a resumed fit already did (the model holds their state).
+    With ``comm`` (an mpi4py communicator of more than one process) ``(X, y)`` is this process's shard
+    and training is data-parallel (:mod:`anyarray_nn.distributed`).
 
     Returns
     -------
@@ -273,6 +276,9 @@ def fit(
     verbose = settings.verbose if verbose is None else verbose
     backend, xp, layers = model.backend, model.xp, model.layers
     callbacks = _check_callbacks(callbacks)
+    comm = distributed.check_communicator(comm)
+    # One process is no data parallelism: the plain path, bit for bit.
+    comm = comm if comm is not None and comm.Get_size() > 1 else None
 
     # Validate and move the data to the device once; everything after this stays there.
     X = check_X(X, backend, model.n_features)
@@ -297,8 +303,12 @@ def fit(
         eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
 
     optimizer, schedule = solver.optimizer, solver.schedule
+    n, m = X.shape[0], settings.batch_size
+    dist = None if comm is None else distributed.DataParallel(comm, backend, n, m, val is not None)
     # The optimizers may update in place: own the arrays, so arrays a user assigned to layer.W are not changed.
     params = [xp.asarray(p, copy=True) for p in model.parameters()]
+    if dist is not None and start_epoch == 0:
+        params = dist.broadcast_parameters(params)
     model.set_parameters(params, check=False)
     # Fitting again with the same Solver continues the optimizer's state and schedule (a warm start).
     same_solver = getattr(model.solver_, "_origin", model.solver_) is getattr(solver, "_origin", solver)
@@ -309,24 +319,28 @@ def fit(
     model.solver_ = solver
     schedule.begin(settings.epochs)
 
-    n, m = X.shape[0], settings.batch_size
     history = History() if resumed is None else resumed
     model.history_ = history
-    built_in = [history, ProgressLogger(verbose), DivergenceGuard(solver.learning_rate), LearningRateSchedule(schedule)]
+    rank = 0 if dist is None else dist.rank
+    # Progress is printed by rank 0 only.
+    progress = ProgressLogger(verbose if rank == 0 else 0)
+    built_in = [history, progress, DivergenceGuard(solver.learning_rate), LearningRateSchedule(schedule)]
     if plan is not None:
         best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
-        built_in.append(ModelCheckpoint(*plan, last_epoch=settings.epochs, best_val=best_val))
+        built_in.append(ModelCheckpoint(*plan, last_epoch=settings.epochs, best_val=best_val, comm=comm))
     if early is not None:
         built_in.append(early)
     callbacks = built_in + callbacks
     for callback in callbacks:
         callback.set_model(model)
         callback.stop_training = False
-    n_batches = -(-n // m)
+    n_batches = -(-n // m) if dist is None else dist.steps
     for callback in callbacks:
         callback.on_train_begin({"epochs": settings.epochs, "first_epoch": start_epoch + 1, "batches": n_batches})
 
-    step = make_train_step(layers, solver, xp=xp)
+    current = {"step": 0}
+    reduce_gradients = None if dist is None else dist.reducer(lambda: current["step"])
+    step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
     classifier = is_classifier(layers, solver)
     output_activation = layers[-1].activation
     dropout = solver.regularization.dropout
@@ -338,22 +352,32 @@ def fit(
         t0 = time.perf_counter()
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
+        if dist is not None:
+            dist.start_epoch(epoch)
         backend.start_epoch()
         lr = schedule.learning_rate(solver.learning_rate)
         order = backend.permutation(n) if settings.shuffle else None
         batch_losses, batch_predictions = [], []
-        for batch, start in enumerate(range(0, n, m), start=1):
-            if order is None:
-                Xb, Tb = X[start : min(start + m, n), :], T[start : min(start + m, n), :]
+        local = m if dist is None else dist.local_batch
+        for batch in range(1, n_batches + 1):
+            start = (batch - 1) * local
+            rows = min(start + local, n) - start
+            current["step"] = batch - 1
+            if rows <= 0:
+                # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
+                params, state = step.update(params, state, [xp.zeros_like(p) for p in params], lr)
             else:
-                idx = order[start : min(start + m, n)]
-                Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-            masks = network.dropout_masks(layers, min(start + m, n) - start, dropout, backend)
-            params, state, loss, predictions = step(params, state, Xb, Tb, masks, lr)
-            del Xb, Tb, masks
-            batch_losses.append(loss)
-            if classifier:
-                batch_predictions.append(predictions)
+                if order is None:
+                    Xb, Tb = X[start : start + rows, :], T[start : start + rows, :]
+                else:
+                    idx = order[start : start + rows]
+                    Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+                masks = network.dropout_masks(layers, rows, dropout, backend)
+                params, state, loss, predictions = step(params, state, Xb, Tb, masks, lr)
+                del Xb, Tb, masks
+                batch_losses.append(loss)
+                if classifier:
+                    batch_predictions.append(predictions)
             for callback in callbacks:
                 callback.on_batch_end(batch)
 
@@ -361,15 +385,21 @@ def fit(
         params, state = backend.materialize([params, state]) if hasattr(backend, "materialize") else (params, state)
         model.set_parameters(params, check=False)
         model.optimizer_state_ = state
-        stats = list(_epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp))
-        if val is not None:
-            val_loss, val_correct = evaluate_device(model, val[0], val[1], solver, eval_batch_size, params)
-            stats += [val_loss, val_correct / val[0].shape[0]]
-        # A finite loss can come before a last step that made the weights non-finite: their sum, read
-        # with the rest, tells (the divergence guard).
-        stats.append(sum(xp.sum(p) for p in params))
-        # The one host read of the epoch.
-        values = [float(v) for v in backend.to_numpy(xp.stack(stats))]
+        checksum = sum(xp.sum(p) for p in params)
+        if dist is None:
+            stats = list(_epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp))
+            if val is not None:
+                val_loss, val_correct = evaluate_device(model, val[0], val[1], solver, eval_batch_size, params)
+                stats += [val_loss, val_correct / val[0].shape[0]]
+            # A finite loss can come before a last step that made the weights non-finite: their sum, read
+            # with the rest, tells (the divergence guard).
+            stats.append(checksum)
+            # The one host read of the epoch.
+            values = [float(v) for v in backend.to_numpy(xp.stack(stats))]
+        else:
+            values = _exchange_statistics(
+                dist, model, solver, batch_losses, batch_predictions, truth, order, n, val, eval_batch_size, checksum
+            )
         logs = {"loss": values[0]}
         if classifier:
             logs["accuracy"] = values[1]
@@ -399,6 +429,45 @@ def fit(
     history.stop_reason = end["stop_reason"]
     history.best_epoch = early.best_epoch if early is not None else best_epoch(history)
     return history
+
+
+def _exchange_statistics(dist, model, solver, batch_losses, batch_predictions, truth, order, n, val, eval_batch_size, checksum):
+    """The epoch's figures over all ranks, from one exchange of each rank's sums (data-parallel).
+
+    Returns what the single-process path reads: loss, accuracy, [val_loss, val_accuracy,] checksum.
+    """
+    xp, backend = model.xp, model.backend
+    zero = xp.zeros((), dtype=backend.dtype, device=model.device)
+    rows = [dist.rows(k) for k in range(dist.steps) if dist.rows(k) > 0]
+    loss_sum = zero
+    for loss, r in zip(batch_losses, rows):
+        loss_sum = loss_sum + loss * float(r)
+    correct, labels = zero, 0
+    if batch_predictions:
+        predicted = xp.concat(batch_predictions, axis=0)
+        expected = truth if order is None else xp.take(truth, order, axis=0)
+        correct = xp.sum(xp.astype(predicted == expected, backend.dtype))
+        labels = math.prod(predicted.shape)
+    val_loss_sum = val_correct = zero
+    val_rows = 0
+    if val is not None:
+        val_loss, val_correct = evaluate_device(model, val[0], val[1], solver, eval_batch_size)
+        val_rows = val[0].shape[0]
+        val_loss_sum = val_loss * float(val_rows)
+    device_figures = backend.to_numpy(xp.stack([loss_sum, correct, val_loss_sum, val_correct, checksum]))
+    mine = [float(v) for v in device_figures] + [float(n), float(labels), float(val_rows)]
+    every = dist.exchange(mine)  # shape (ranks, 8): the one exchange of the epoch
+    checksums = every[:, 4]
+    if not all(c == checksums[0] or (math.isnan(c) and math.isnan(checksums[0])) for c in checksums):
+        raise RuntimeError(
+            f"The weights differ between the processes of `comm` (checksums {checksums.tolist()}); "
+            f"data-parallel training cannot go on."
+        )
+    loss_sum, correct, val_loss_sum, val_correct, _, n_all, labels_all, val_all = every.sum(axis=0).tolist()
+    values = [loss_sum / n_all, correct / labels_all if labels_all else 0.0]
+    if val is not None:
+        values += [val_loss_sum / val_all, val_correct / val_all]
+    return values + [float(checksums[0])]
 
 
 def _check_callbacks(callbacks):

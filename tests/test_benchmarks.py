@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,3 +102,15 @@ def test_comparison_scripts_print_their_tables(tmp_path, script, args):
     pytest.importorskip("sklearn", reason="the comparison scripts load scikit-learn's data sets")
     out = _run(script, *args, cwd=tmp_path)
     assert "|---" in out
+
+
+def test_data_parallel_reports_step_time_and_allreduce_share(tmp_path):
+    if shutil.which("mpiexec") is None and shutil.which("mpiexec", path=str(Path(sys.executable).parent)) is None:
+        pytest.skip("mpiexec is not installed (pip install 'anyarray-nn[mpi]')")
+    out = _run("data_parallel.py", "--ranks", 1, 2, "--batch", 64, "--steps", 2, "--rounds", 1, "--out-dir", tmp_path, cwd=tmp_path)
+    assert "all-reduce share" in out
+    report = _report(tmp_path, "data_parallel")
+    assert [r["ranks"] for r in report["results"]] == [1, 2]
+    for r in report["results"]:
+        assert _positive(r["step_s"]) and 0.0 <= r["allreduce_share"] < 1.0
+    assert report["results"][0]["allreduce_s"] == 0.0  # one rank has nothing to sum

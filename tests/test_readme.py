@@ -43,3 +43,15 @@ def test_saving_example_runs(tmp_path, monkeypatch):
     exec(compile(_section_code("Saving, loading and resuming"), "README saving", "exec"), namespace)
     assert (tmp_path / "iris.npz").exists() and (tmp_path / "run.npz").exists()
     assert namespace["labels"].shape == (150,)
+
+
+def test_data_parallel_example_runs_on_one_process(tmp_path, monkeypatch):
+    """The README's data-parallel script, as one process (a communicator of one changes nothing)."""
+    import pytest
+
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'anyarray-nn[mpi]')")
+    monkeypatch.chdir(tmp_path)
+    code = _section_code("Training on several machines").replace("epochs=20", "epochs=2")
+    namespace = {}
+    exec(compile(code, "README data parallel", "exec"), namespace)
+    assert namespace["history"].epochs == 2 and (tmp_path / "digits.npz").exists()
