@@ -54,6 +54,11 @@ def _inplace(*arrays):
     return True
 
 
+def _rate(learning_rate):
+    """The learning rate as a Python float; a 0-d array (an input of a compiled step) stays as it is."""
+    return float(learning_rate) if isinstance(learning_rate, (int, float)) else learning_rate
+
+
 def _mul(a, s, inplace):
     """``a * s``, written into ``a`` when ``inplace``."""
     if inplace:
@@ -120,7 +125,7 @@ class SGD(Optimizer):
     name = "sgd"
 
     def step(self, params, grads, state, learning_rate, *, xp):
-        lr = float(learning_rate)
+        lr = _rate(learning_rate)
         # p + (-lr * g) equals p - lr * g to the last bit (negation is exact); the generator makes one
         # temporary at a time.
         return self._add(params, ((-lr) * g for g in grads), state)
@@ -175,7 +180,7 @@ class Momentum(Optimizer):
         return {"t": 0, "velocity": [xp.zeros_like(p) for p in params]}
 
     def step(self, params, grads, state, learning_rate, *, xp):
-        lr, mu = float(learning_rate), self.momentum
+        lr, mu = _rate(learning_rate), self.momentum
         out, velocity = [], []
         for p, g, v in zip(params, grads, state["velocity"]):
             inplace = _inplace(p, v)
@@ -232,7 +237,7 @@ class RMSprop(Optimizer):
         return {"t": 0, "square_avg": [xp.zeros_like(p) for p in params]}
 
     def step(self, params, grads, state, learning_rate, *, xp):
-        lr, rho, eps = float(learning_rate), self.rho, self.epsilon
+        lr, rho, eps = _rate(learning_rate), self.rho, self.epsilon
         out, square_avg = [], []
         for p, g, s in zip(params, grads, state["square_avg"]):
             inplace = _inplace(p, s)
@@ -270,7 +275,7 @@ class Adagrad(Optimizer):
         return {"t": 0, "sum_sq": [xp.full_like(p, self.initial_accumulator_value) for p in params]}
 
     def step(self, params, grads, state, learning_rate, *, xp):
-        lr, eps = float(learning_rate), self.epsilon
+        lr, eps = _rate(learning_rate), self.epsilon
         out, sum_sq = [], []
         for p, g, s in zip(params, grads, state["sum_sq"]):
             inplace = _inplace(p, s)
@@ -317,11 +322,17 @@ class Adam(Optimizer):
         return p
 
     def step(self, params, grads, state, learning_rate, *, xp):
-        lr, b1, b2, eps = float(learning_rate), self.beta_1, self.beta_2, self.epsilon
+        lr, b1, b2, eps = _rate(learning_rate), self.beta_1, self.beta_2, self.epsilon
         t = state["t"] + 1
-        # Bias corrections on the host, in Python floats, so float32 weights stay float32.
-        step_size = lr / (1.0 - b1**t)
-        sqrt_bc2 = math.sqrt(1.0 - b2**t)
+        if isinstance(t, int):
+            # Bias corrections on the host, in Python floats, so float32 weights stay float32.
+            step_size = lr / (1.0 - b1**t)
+            sqrt_bc2 = math.sqrt(1.0 - b2**t)
+        else:
+            # Inside a compiled step the count is a 0-d device array: the same formulas, on the device.
+            tf = xp.astype(t, state["m"][0].dtype)
+            step_size = lr / (1.0 - b1**tf)
+            sqrt_bc2 = xp.sqrt(1.0 - b2**tf)
         out, ms, vs = [], [], []
         for p, g, m, v in zip(params, grads, state["m"], state["v"]):
             inplace = _inplace(p, m, v)
