@@ -24,10 +24,10 @@ ndonnx and onnx are optional dependencies: ``pip install "anyarray-nn[onnx]"``.
 from __future__ import annotations
 
 import os
-import secrets
 
 import numpy as np
 
+from . import io
 from .backend import to_numpy
 from .model import Model
 
@@ -252,37 +252,4 @@ def _default_opset(proto):
 def write_bytes(path, proto):
     """Write the serialized ``proto`` to ``path`` atomically: a temporary file beside it, then a rename."""
     data = proto.SerializeToString()
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
-    while True:
-        tmp = os.path.join(folder, f".{os.path.basename(path)}.{secrets.token_hex(6)}.tmp")
-        try:
-            # Mode 0666 (less the umask) like any new file, not the 0600 of tempfile.mkstemp.
-            fd = os.open(tmp, flags, 0o666)
-            break
-        except FileExistsError:
-            continue
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-    # The rename is durable only once the folder's entry is on disk.
-    try:
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # folders cannot be opened on some platforms (Windows)
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    io.atomic_write(os.fspath(path), lambda f: f.write(data))

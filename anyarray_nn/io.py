@@ -115,11 +115,17 @@ def _check_path(path):
 
 
 def _atomic_savez(path, arrays):
+    atomic_write(path, lambda f: np.savez(f, **arrays))
+
+
+def atomic_write(path, write):
+    """Write a file atomically: ``write(f)`` fills a temporary file beside ``path``, which is flushed to
+    disk and renamed over ``path``. A crash leaves the old file or the new one, never half a file."""
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = _create_temporary(folder, os.path.basename(path))
     try:
         with os.fdopen(fd, "wb") as f:
-            np.savez(f, **arrays)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)

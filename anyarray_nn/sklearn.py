@@ -328,6 +328,16 @@ class _BaseMLP(BaseEstimator):
         """Pre-activation of the output layer, shape (n_samples, n_outputs), chunked like prediction."""
         return self.model_.decision_function(X)
 
+    def _trace_network(self, path, dtype):
+        """For ``export_onnx``: the checked path and dtype, the graph's input ``X`` and network output ``A``."""
+        check_is_fitted(self, "model_")
+        ndx, _ = export._require()
+        model = self.model_
+        path = export.check_path(path)
+        dtype = export.check_dtype(dtype, model.dtype)
+        X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
+        return ndx, model, path, dtype, X, export.network_output(model, X, dtype, ndx=ndx)
+
     # ----------------------------------------------------------------------------------------------
     # training
     def fit(self, X, y):
@@ -669,13 +679,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         onnx.ModelProto
         """
-        check_is_fitted(self, "model_")
-        ndx, _ = export._require()
-        model = self.model_
-        path = export.check_path(path)
-        dtype = export.check_dtype(dtype, model.dtype)
-        X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
-        A = export.network_output(model, X, dtype, ndx=ndx)
+        ndx, model, path, dtype, X, A = self._trace_network(path, dtype)
         if model.n_outputs == 1:
             # Exactly what predict_proba does: the columns 1 - p and p.
             A = ndx.concat([1.0 - A, A], axis=1)
@@ -781,13 +785,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         -------
         onnx.ModelProto
         """
-        check_is_fitted(self, "model_")
-        ndx, _ = export._require()
-        model = self.model_
-        path = export.check_path(path)
-        dtype = export.check_dtype(dtype, model.dtype)
-        X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
-        A = export.network_output(model, X, dtype, ndx=ndx)
+        ndx, model, path, dtype, X, A = self._trace_network(path, dtype)
         shape = ("N", self.n_outputs_)
         if self._y_ndim == 1:
             A, shape = A[:, 0], ("N",)
