@@ -23,6 +23,14 @@ def _has(module):
     return importlib.util.find_spec(module) is not None
 
 
+if _has("jax"):
+    # The float64 cases need JAX's 64-bit types, which are off by default and must be on before any
+    # JAX array exists. Float32 cases are unaffected: every array is made with an explicit dtype.
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+
+
 def _cuda_reason():
     if not _has("cupy"):
         return "cupy is not installed"
@@ -93,6 +101,16 @@ def _cases():
         label = f"torch-cpu-{dtype}"
         marks = [pytest.mark.skip(reason=torch_reason)] if torch_reason else []
         cases.append(pytest.param(BackendCase("torch", "cpu", dtype, label), id=label, marks=marks))
+    jax_reason = None if _has("jax") else "jax is not installed (pip install 'anyarray-nn[jax]')"
+    for dtype in ("float64", "float32"):
+        label = f"jax-cpu-{dtype}"
+        marks = [pytest.mark.skip(reason=jax_reason)] if jax_reason else []
+        cases.append(pytest.param(BackendCase("jax", "cpu", dtype, label), id=label, marks=marks))
+    dask_reason = None if _has("dask") else "dask is not installed (pip install 'anyarray-nn[dask]')"
+    for dtype in ("float64", "float32"):
+        label = f"dask-cpu-{dtype}"
+        marks = [pytest.mark.skip(reason=dask_reason)] if dask_reason else []
+        cases.append(pytest.param(BackendCase("dask", None, dtype, label), id=label, marks=marks))
     cupy_reason = _cuda_reason()
     for dtype in ("float64", "float32"):
         label = f"cupy-cuda-{dtype}"
