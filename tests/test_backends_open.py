@@ -253,3 +253,15 @@ def test_losses_with_an_unknown_batch_size(loss):
     As = act.forward(Zs, xp=ndx)
     assert fn.forward(Zs, As, Ys, act, xp=ndx).shape == ()
     assert fn.backward(Zs, As, Ys, act, xp=ndx).shape == (None, 3)
+
+
+def test_a_model_predicts_the_same_on_every_backend(any_backend):
+    """Same seed, same weights: the forward pass agrees with NumPy float64 on every library."""
+    X = np.random.default_rng(1).normal(size=(7, 4))
+    layers = [ann.Layer(4, 5, "relu"), ann.Layer(5, 3, "softmax")]
+    expected = ann.Model(layers, backend="numpy", dtype="float64", seed=0).predict_proba(X)
+    layers = [ann.Layer(4, 5, "relu"), ann.Layer(5, 3, "softmax")]
+    model = any_backend.model(layers)
+    assert model.backend.name == any_backend.backend
+    got = to_numpy(model.predict_proba(any_backend.asarray(X)))
+    np.testing.assert_allclose(got, expected, rtol=any_backend.rtol, atol=any_backend.atol)
