@@ -265,3 +265,16 @@ def test_a_model_predicts_the_same_on_every_backend(any_backend):
     assert model.backend.name == any_backend.backend
     got = to_numpy(model.predict_proba(any_backend.asarray(X)))
     np.testing.assert_allclose(got, expected, rtol=any_backend.rtol, atol=any_backend.atol)
+
+
+def test_a_trained_strict_model_moves_and_copies(iris_split):
+    """The optimizer state holds the step count, a Python int: ``owns`` must not claim it."""
+    pytest.importorskip("array_api_strict")
+    Xtr, _, ytr, _ = iris_split
+    model = ann.Model([ann.Layer(4, 3, "softmax")], backend="array_api_strict", dtype="float64", seed=0)
+    model.fit(Xtr, ytr, solver=ann.Solver(optimizer="adam", learning_rate=0.01), settings=ann.Settings(epochs=2, verbose=0))
+    expected = to_numpy(model.predict_proba(Xtr))
+    twin = copy.deepcopy(model)
+    np.testing.assert_array_equal(to_numpy(twin.predict_proba(Xtr)), expected)
+    model.to("numpy")
+    np.testing.assert_allclose(model.predict_proba(Xtr), expected, rtol=1e-12)
