@@ -2,11 +2,13 @@
 copies of a Backend and the hooks the training loop calls (materialize, inplace_ok, has_values)."""
 
 import copy
+import importlib
 import os
 import subprocess
 import sys
 import textwrap
 
+import array_api_compat
 import numpy as np
 import pytest
 
@@ -31,8 +33,6 @@ def _need(name):
 @pytest.mark.parametrize("name", CPU_NAMES)
 def test_by_name_and_by_namespace(name):
     _need(name)
-    import importlib
-
     by_name = Backend(name, dtype="float32", seed=0)
     assert by_name.name == name
     for module in NAMESPACES[name]:
@@ -51,8 +51,6 @@ def test_strict_devices_by_name():
         assert b.device_str == device
         assert strict.asarray(1.0, device=b.device).device == b.device
         W = b.normal((2, 2))
-        import array_api_compat
-
         assert array_api_compat.device(W) == b.device
 
 
