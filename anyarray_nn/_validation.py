@@ -5,12 +5,18 @@ Every error names the argument, what was expected and what was given.
 This is boundary code, not math: input that is not yet an array of the model's backend (lists, NumPy
 arrays, another library's tensors) is read and checked on the host with NumPy before its one move to
 the device; input already on the backend is checked there with ``xp``.
+
+The NaN / infinity check reads values, so it runs only on arrays that hold them: NumPy, CuPy, torch,
+array_api_strict, eager JAX arrays, Dask arrays (computed once for the check). Arrays that only describe
+a computation (a JAX tracer inside ``jax.jit``, an ndonnx input with a symbolic batch size) pass
+unchecked, since there is nothing to read yet; see ``Backend.has_values``.
 """
 
 from __future__ import annotations
 
 import math
 
+import array_api_compat
 import numpy as np
 
 from .backend import to_numpy
@@ -31,7 +37,9 @@ def _host_numeric(value, name):
     if isinstance(value, (str, bytes, dict, set)):
         raise TypeError(f"`{name}` must be an array of numbers, got {type(value).__name__}.")
     try:
-        arr = to_numpy(value)
+        # Lists, DataFrames and NumPy arrays through NumPy itself: an object array is read as numbers below.
+        is_foreign = array_api_compat.is_array_api_obj(value) and not isinstance(value, np.ndarray)
+        arr = to_numpy(value) if is_foreign else np.asarray(value)
     except (TypeError, ValueError) as exc:
         raise TypeError(f"`{name}` must be an array of numbers; could not read {_describe(value)}: {exc}") from None
     if arr.dtype == object:
@@ -130,14 +138,15 @@ def check_X(X, backend, n_features, name="X", to_device=True):
         Or the checked NumPy array with ``to_device=False`` when ``X`` came from elsewhere.
     """
     if backend.owns(X):
-        # Already on the model's library: check on the device, with one host read for finiteness.
+        # Already on the model's library: check on the device, with one host read for finiteness
+        # (none for a symbolic or traced array, whose values do not exist yet).
         xp = backend.xp
         if not xp.isdtype(X.dtype, ("real floating", "integral", "bool")):
             raise TypeError(f"`{name}` must hold numbers (bool, int or float), got dtype {X.dtype}.")
         _check_shape(tuple(X.shape), n_features, name)
         with np.errstate(over="ignore"):  # an overflowing cast is reported below, by name
             Xd = backend.asarray(X)
-        bad = _count_nonfinite(Xd, xp)
+        bad = _count_nonfinite(Xd, xp) if backend.has_values(Xd) else 0
         if bad:
             if X.dtype != Xd.dtype and _count_nonfinite(X, xp) == 0:
                 raise _range_error(name, bad, backend.dtype_name)

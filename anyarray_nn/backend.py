@@ -1,8 +1,14 @@
 """Backends: the one module that knows which array library is underneath.
 
-Everything here is library specific on purpose: resolving a name to an Array API namespace, picking the
-device, random numbers (the Array API standard has none), moving data to and from the host, and
-synchronizing a device before a clock is read. The math modules only ever see ``backend.xp``.
+Everything here is library specific on purpose: resolving a name or a namespace to an Array API
+namespace, picking the device, random numbers (the Array API standard has none), moving data to and
+from the host, and synchronizing a device before a clock is read. The math modules only ever see
+``backend.xp``.
+
+What anyarray_nn needs to know about one library is one small :class:`Library` entry in
+:data:`LIBRARIES`. The base class is the generic entry: it works for any library that follows the Array
+API standard (device from ``__array_namespace_info__()``, host copies through DLPack), so an entry only
+overrides what its library does differently. Adding a library is adding one entry.
 
 Random numbers are drawn on the host by one seeded NumPy generator and moved to the device, so the same
 seed gives the same initial weights and the same shuffling order on every backend.
@@ -10,6 +16,8 @@ seed gives the same initial weights and the same shuffling order on every backen
 
 from __future__ import annotations
 
+import copy
+import importlib
 import types
 import warnings
 
@@ -17,23 +25,404 @@ import array_api_compat
 import array_api_compat.numpy  # noqa: F401  (the submodule is the NumPy namespace)
 import numpy as np
 
-BACKENDS = ("numpy", "cupy", "torch", "array_api_strict", "auto")
 DTYPES = ("float32", "float64")
 
-# The pip extra that provides each optional backend, named in the ImportError a user sees.
-_EXTRAS = {
-    "cupy": "pip install 'anyarray-nn[cuda12]' (or [cuda13], matching your CUDA toolkit)",
-    "torch": "pip install torch",
-    "array_api_strict": "pip install 'anyarray-nn[test]' (or pip install array-api-strict)",
-}
+
+class Library:
+    """How anyarray_nn uses one array library. The defaults work for any Array API library.
+
+    Parameters
+    ----------
+    xp : module, optional
+        The namespace, for a library without an entry of its own (see :meth:`for_namespace`).
+
+    Attributes
+    ----------
+    name : str
+        The ``backend=`` name.
+    package : str
+        The module that must import (named in the ImportError; its ``__version__`` goes in ``info()``).
+    install : str
+        How to install the package, shown when it is missing.
+    writeable : bool
+        Whether arrays may be updated in place (JAX, Dask and ndonnx arrays are updated by rebinding).
+    """
+
+    name = "generic"
+    package = ""
+    install = ""
+    writeable = True
+
+    def __init__(self, xp=None):
+        self._xp = xp
+        if xp is not None:
+            self.name = self.package = xp.__name__
+
+    @classmethod
+    def for_namespace(cls, xp):
+        """The generic entry for a namespace module, or None when ``xp`` is no Array API namespace."""
+        if all(hasattr(xp, attr) for attr in ("__array_namespace_info__", "asarray", "zeros", "astype")):
+            return cls(xp)
+        return None
+
+    # -- recognising the library ---------------------------------------------------------------
+    def is_namespace(self, ns):
+        return ns is self._xp
+
+    def is_array(self, x):
+        ns = getattr(x, "__array_namespace__", None)
+        return ns is not None and not isinstance(x, type) and self.is_namespace(ns())
+
+    def namespace(self):
+        """Import the library and return its Array API namespace (ImportError naming the install)."""
+        if self._xp is not None:
+            return self._xp
+        try:
+            importlib.import_module(self.package)
+        except ImportError as exc:
+            msg = f"backend={self.name!r} needs the {self.package!r} package, which is not installed: {self.install}."
+            raise ImportError(msg) from exc
+        return self._import_namespace()
+
+    def _import_namespace(self):
+        return importlib.import_module(self.package)
+
+    # -- devices -----------------------------------------------------------------------------------
+    def device(self, xp, device):
+        """The native device object for the user's ``device=`` argument (None: the default device)."""
+        info = xp.__array_namespace_info__()
+        if device is None:
+            return info.default_device()
+        devices = [d for d in info.devices() if d is not None]
+        for d in devices:
+            if device is d or str(device) == str(d):
+                return d
+        raise ValueError(
+            f"Invalid `device` {device!r} for backend={self.name!r}; expected one of {[str(d) for d in devices]}."
+        )
+
+    def device_str(self, device):
+        """A short printable name of ``device``, which :meth:`device` accepts back."""
+        return str(device)
+
+    def is_gpu(self, device):
+        return False
+
+    # -- host transfer -----------------------------------------------------------------------------
+    def to_numpy(self, x):
+        """A NumPy copy (or view) of ``x``: DLPack when the array offers it, else ``numpy.asarray``."""
+        if hasattr(x, "__dlpack__"):
+            try:
+                return np.from_dlpack(x)
+            except (BufferError, RuntimeError, TypeError, ValueError):
+                pass  # a device NumPy cannot read, or an old protocol version: try the array protocol
+        return np.asarray(x)
+
+    def upload_async(self, backend, host):
+        """``host`` (int64 NumPy) on the device without making the host wait; plain copy by default."""
+        return backend.index_array(host)
+
+    def has_values(self, x):
+        """Whether the values of ``x`` can be read now (not a symbolic or traced array)."""
+        return all(isinstance(n, int) for n in x.shape)
+
+    def materialize(self, arrays):
+        """Compute lazily held ``arrays`` (nested lists / dicts allowed); eager libraries return them as is."""
+        return arrays
+
+    # -- device generator (GPU libraries only: dropout masks drawn where they are used) ---------
+    def generator(self, seed, device):
+        raise NotImplementedError(f"backend={self.name!r} has no device random generator.")
+
+    def uniform(self, generator, shape, backend):
+        raise NotImplementedError(f"backend={self.name!r} has no device random generator.")
+
+    def synchronize(self, device):
+        """Wait until ``device`` has finished queued work; nothing to wait for on the CPU."""
+
+    def dtype_hint(self, dtype_name):
+        """How to make the library give ``dtype_name`` arrays, for the error when it does not."""
+        return ""
 
 
-def _import(name):
-    try:
-        return __import__(name)
-    except ImportError as exc:
-        msg = f"backend={name!r} needs the {name!r} package, which is not installed: {_EXTRAS[name]}."
-        raise ImportError(msg) from exc
+class NumPy(Library):
+    name, package, install = "numpy", "numpy", "pip install numpy"
+    is_namespace = staticmethod(array_api_compat.is_numpy_namespace)
+    is_array = staticmethod(array_api_compat.is_numpy_array)
+
+    def _import_namespace(self):
+        return array_api_compat.numpy
+
+    def device(self, xp, device):
+        if device not in (None, "cpu"):
+            raise ValueError(f"backend='numpy' runs on the CPU only; `device` must be None or 'cpu', got {device!r}.")
+        return "cpu"
+
+    def to_numpy(self, x):
+        return np.asarray(x)
+
+
+class CuPy(Library):
+    name, package = "cupy", "cupy"
+    install = "pip install 'anyarray-nn[cuda12]' (or [cuda13], matching your CUDA toolkit)"
+    is_namespace = staticmethod(array_api_compat.is_cupy_namespace)
+    is_array = staticmethod(array_api_compat.is_cupy_array)
+
+    def _import_namespace(self):
+        import cupy
+
+        if _cuda_device_count(cupy) == 0:
+            raise RuntimeError("backend='cupy' needs a CUDA device, and none is visible.")
+        return importlib.import_module("array_api_compat.cupy")
+
+    def device(self, xp, device):
+        import cupy
+
+        if device is None or device == "cuda":
+            index = cupy.cuda.Device().id
+        elif isinstance(device, int):
+            index = device
+        elif isinstance(device, str) and device.startswith("cuda:"):
+            index = int(device[5:])
+        elif isinstance(device, cupy.cuda.Device):
+            index = device.id
+        else:
+            raise ValueError(f"`device` for backend='cupy' must be 'cuda', 'cuda:N' or an int, got {device!r}.")
+        return cupy.cuda.Device(index)
+
+    def device_str(self, device):
+        return f"cuda:{device.id}"
+
+    def is_gpu(self, device):
+        return True
+
+    def to_numpy(self, x):
+        return x.get()
+
+    def upload_async(self, backend, host):
+        import cupy
+        import cupyx
+
+        with backend.device:
+            pinned = cupyx.empty_pinned(host.shape, dtype=np.int64)
+            pinned[...] = host
+            out = cupy.empty(host.shape, dtype=cupy.int64)
+            out.set(pinned, stream=cupy.cuda.get_current_stream())
+        # The copy reads the buffer after this returns: keep it alive until the next epoch's upload,
+        # by which time the epoch's host read has waited for the device.
+        backend._pinned = pinned
+        return out
+
+    def generator(self, seed, device):
+        import cupy
+
+        with device:
+            return cupy.random.default_rng(seed)
+
+    def uniform(self, generator, shape, backend):
+        with backend.device:
+            return generator.random(shape, dtype=backend.dtype_name)
+
+    def synchronize(self, device):
+        device.synchronize()
+
+
+class Torch(Library):
+    name, package, install = "torch", "torch", "pip install torch"
+    is_namespace = staticmethod(array_api_compat.is_torch_namespace)
+    is_array = staticmethod(array_api_compat.is_torch_array)
+
+    def _import_namespace(self):
+        return importlib.import_module("array_api_compat.torch")
+
+    def device(self, xp, device):
+        import torch
+
+        if isinstance(device, int):
+            device = f"cuda:{device}"
+        try:
+            dev = torch.device("cpu" if device is None else device)
+        except (RuntimeError, TypeError) as exc:
+            raise ValueError(f"Invalid `device` {device!r} for backend='torch': {exc}") from None
+        if dev.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError(f"`device`={device!r} asks for CUDA, but torch sees no CUDA device.")
+        return dev
+
+    def is_gpu(self, device):
+        return device.type == "cuda"
+
+    def to_numpy(self, x):
+        # detach: a tensor that requires grad refuses .numpy(); resolve_conj / resolve_neg: lazy views.
+        return x.detach().cpu().resolve_conj().resolve_neg().numpy()
+
+    def has_values(self, x):
+        return array_api_compat.device(x).type != "meta"
+
+    def upload_async(self, backend, host):
+        import torch
+
+        if backend.device.type != "cuda":  # page-locking needs CUDA
+            return backend.index_array(host)
+        return torch.from_numpy(host).pin_memory().to(backend.device, non_blocking=True)
+
+    def generator(self, seed, device):
+        import torch
+
+        generator = torch.Generator(device=device)
+        generator.manual_seed(seed)
+        return generator
+
+    def uniform(self, generator, shape, backend):
+        import torch
+
+        return torch.rand(shape, generator=generator, device=backend.device, dtype=backend.dtype)
+
+    def synchronize(self, device):
+        if device.type == "cuda":
+            import torch
+
+            torch.cuda.synchronize(device)
+
+
+class ArrayApiStrict(Library):
+    name, package = "array_api_strict", "array_api_strict"
+    install = "pip install 'anyarray-nn[test]' (or pip install array-api-strict)"
+    is_namespace = staticmethod(array_api_compat.is_array_api_strict_namespace)
+
+    def is_array(self, x):
+        ns = getattr(x, "__array_namespace__", None)
+        return ns is not None and not isinstance(x, type) and array_api_compat.is_array_api_strict_namespace(ns())
+
+    def device(self, xp, device):
+        if device is None:
+            return xp.Device("CPU_DEVICE")
+        if isinstance(device, str):
+            try:
+                return xp.Device(device)
+            except ValueError:
+                raise ValueError(
+                    f"Invalid `device` {device!r} for backend='array_api_strict'; expected one of "
+                    f"{[d._device for d in xp.__array_namespace_info__().devices()]}."
+                ) from None
+        return device
+
+    def device_str(self, device):
+        return str(device._device)
+
+    def to_numpy(self, x):
+        # Only the CPU device converts to NumPy: "device1" refuses on purpose, to expose hidden copies.
+        return np.asarray(x.to_device(x.__array_namespace__().Device("CPU_DEVICE")))
+
+
+class Jax(Library):
+    name, package, install = "jax", "jax", "pip install 'anyarray-nn[jax]' (or pip install jax)"
+    writeable = False  # immutable arrays: updates are rebound, ``x.at[...]`` is not in the standard
+    is_namespace = staticmethod(array_api_compat.is_jax_namespace)
+    is_array = staticmethod(array_api_compat.is_jax_array)
+
+    def _import_namespace(self):
+        return importlib.import_module("jax.numpy")
+
+    def device(self, xp, device):
+        import jax
+
+        if device is None:
+            return jax.devices()[0]
+        if isinstance(device, int):
+            return jax.devices()[device]
+        if isinstance(device, str):
+            platform, _, index = device.partition(":")
+            platform = "gpu" if platform == "cuda" else platform
+            try:
+                return jax.devices(platform)[int(index or 0)]
+            except (RuntimeError, ValueError, IndexError) as exc:
+                raise ValueError(f"Invalid `device` {device!r} for backend='jax': {exc}") from None
+        return device
+
+    def is_gpu(self, device):
+        return device.platform == "gpu"
+
+    def has_values(self, x):
+        import jax
+
+        return not isinstance(x, jax.core.Tracer)
+
+    def generator(self, seed, device):
+        import jax
+
+        return [jax.random.key(seed)]  # a list: the key is replaced after each draw
+
+    def uniform(self, generator, shape, backend):
+        import jax
+
+        generator[0], key = jax.random.split(generator[0])
+        return jax.device_put(jax.random.uniform(key, shape, dtype=backend.dtype), backend.device)
+
+    def dtype_hint(self, dtype_name):
+        return (
+            'enable 64-bit types before creating any array: jax.config.update("jax_enable_x64", True), '
+            "or set the environment variable JAX_ENABLE_X64=1"
+        )
+
+
+class Dask(Library):
+    name, package, install = "dask", "dask", "pip install 'anyarray-nn[dask]' (or pip install 'dask[array]')"
+    writeable = False  # in-place writes copy the whole graph on every step
+    is_namespace = staticmethod(array_api_compat.is_dask_namespace)
+    is_array = staticmethod(array_api_compat.is_dask_array)
+
+    def _import_namespace(self):
+        return importlib.import_module("array_api_compat.dask.array")
+
+    def to_numpy(self, x):
+        return np.asarray(x.compute())
+
+    def materialize(self, arrays):
+        import dask
+
+        # One call computes all the graphs together, sharing their common parts.
+        (out,) = dask.persist(arrays)
+        return out
+
+
+class Ndonnx(Library):
+    name, package, install = "ndonnx", "ndonnx", "pip install ndonnx"
+    writeable = False  # each write adds a node to the ONNX graph
+    is_namespace = staticmethod(array_api_compat.is_ndonnx_namespace)
+    is_array = staticmethod(array_api_compat.is_ndonnx_array)
+
+    def device(self, xp, device):
+        if device not in (None, "cpu"):
+            raise ValueError(f"backend='ndonnx' has one device; `device` must be None or 'cpu', got {device!r}.")
+        return xp.__array_namespace_info__().default_device()
+
+    def device_str(self, device):
+        return "cpu"
+
+    def to_numpy(self, x):
+        return x.unwrap_numpy()
+
+    def has_values(self, x):
+        if None in x.shape:
+            return False
+        try:
+            x.unwrap_numpy()
+        except ValueError:  # a symbolic input of the graph: "no propagated value available"
+            return False
+        return True
+
+
+# The libraries by ``backend=`` name. Order matters only for recognising arrays and namespaces.
+LIBRARIES = {lib.name: lib for lib in (NumPy(), CuPy(), Torch(), ArrayApiStrict(), Jax(), Dask(), Ndonnx())}
+BACKENDS = (*LIBRARIES, "auto")
+
+
+def library_of(x):
+    """The :class:`Library` entry whose arrays ``x`` is, or None."""
+    for lib in LIBRARIES.values():
+        if lib.is_array(x):
+            return lib
+    return None
 
 
 def _cuda_device_count(cupy):
@@ -43,43 +432,32 @@ def _cuda_device_count(cupy):
         return 0
 
 
-def _name_of_namespace(ns):
-    """Map a namespace (module) a user passed to the backend name it stands for."""
-    checks = (
-        ("numpy", array_api_compat.is_numpy_namespace),
-        ("cupy", array_api_compat.is_cupy_namespace),
-        ("torch", array_api_compat.is_torch_namespace),
-        ("array_api_strict", array_api_compat.is_array_api_strict_namespace),
-    )
-    for name, check in checks:
-        if check(ns):
-            return name
-    return None
-
-
 class Backend:
     """An array library, a device on it and a floating dtype, plus a seeded random generator.
 
     Parameters
     ----------
-    backend : {"numpy", "cupy", "torch", "array_api_strict", "auto"} or module, default "auto"
-        The array library. ``"auto"`` takes CuPy when it imports and a CUDA device is present, else
-        NumPy; the reason for the choice is kept in :attr:`note` and shown in the repr. A module
-        (``numpy``, ``cupy``, ``torch``, ``array_api_strict`` or their array-api-compat wrappers) is
-        accepted as well.
+    backend : str or module, default "auto"
+        The array library: a name in :data:`LIBRARIES` (``"numpy"``, ``"cupy"``, ``"torch"``,
+        ``"array_api_strict"``, ``"jax"``, ``"dask"``, ``"ndonnx"``), ``"auto"``, or a namespace module
+        (``numpy``, ``jax.numpy``, ``dask.array``, the ``array_api_compat`` wrappers, or the namespace
+        of any other Array API library). ``"auto"`` takes CuPy when it imports and a CUDA device is
+        present, else NumPy; the reason for the choice is kept in :attr:`note` and shown in the repr.
     device : optional
         Device on that library: ``"cpu"``, ``"cuda"``, ``"cuda:1"``, an integer GPU index,
         ``"device1"`` for array_api_strict, or a native device object. Default: the library's default.
     dtype : {"float32", "float64"}, default "float32"
+        Refused with a ValueError when the library cannot make arrays of it (JAX without 64-bit types).
     seed : int or None
         Seed of the generator behind initial weights, shuffling and dropout masks.
     """
 
     def __init__(self, backend="auto", device=None, dtype="float32", seed=None):
         self.note = ""
-        name = self._resolve_name(backend)
-        self.name = name
-        self.xp, self.device = self._namespace_and_device(name, device)
+        self.library = self._resolve(backend)
+        self.name = self.library.name
+        self.xp = self.library.namespace()
+        self.device = self.library.device(self.xp, device)
         if dtype not in DTYPES:
             allowed = list(DTYPES)
             given = getattr(dtype, "__name__", dtype)
@@ -90,26 +468,37 @@ class Backend:
             dtype = text
         self.dtype_name = dtype
         self.dtype = getattr(self.xp, dtype)
+        self._check_dtype()
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        self._device_generator = None
 
     # ----------------------------------------------------------------------------------------------
     # resolution
-    def _resolve_name(self, backend):
+    def _resolve(self, backend):
         if isinstance(backend, types.ModuleType):
-            name = _name_of_namespace(backend)
-            if name is None:
+            for lib in LIBRARIES.values():
+                if lib.is_namespace(backend):
+                    return lib
+            lib = Library.for_namespace(backend)
+            if lib is None:
                 raise ValueError(
-                    f"Unsupported array namespace {backend.__name__!r} for `backend`; expected one of "
-                    f"numpy, cupy, torch, array_api_strict (or their names as strings)."
+                    f"Unsupported array namespace {backend.__name__!r} for `backend`: it is not an Array API "
+                    f"namespace (no __array_namespace_info__). Expected one of {list(LIBRARIES)} (as modules "
+                    f"or names) or the namespace of another Array API library."
                 )
-            return name
+            return lib
         if not isinstance(backend, str):
             raise TypeError(f"`backend` must be a string or an array namespace, got {type(backend).__name__}.")
-        if backend not in BACKENDS:
-            raise ValueError(f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}.")
-        if backend != "auto":
-            return backend
+        if backend == "auto":
+            return LIBRARIES[self._auto()]
+        if backend not in LIBRARIES:
+            raise ValueError(
+                f"Unknown backend {backend!r}; expected one of {list(BACKENDS)}, or an Array API namespace module."
+            )
+        return LIBRARIES[backend]
+
+    def _auto(self):
         try:
             import cupy
         except ImportError:
@@ -117,60 +506,22 @@ class Backend:
             return "numpy"
         if _cuda_device_count(cupy) == 0:
             self.note = "auto: CuPy imports but no CUDA device is present, using NumPy on the CPU"
-            warnings.warn(f"backend='auto' fell back to NumPy: {self.note[6:]}.", RuntimeWarning, stacklevel=4)
+            warnings.warn(f"backend='auto' fell back to NumPy: {self.note[6:]}.", RuntimeWarning, stacklevel=5)
             return "numpy"
         self.note = "auto: CUDA device found, using CuPy"
         return "cupy"
 
-    def _namespace_and_device(self, name, device):
-        if name == "numpy":
-            if device not in (None, "cpu"):
-                raise ValueError(f"backend='numpy' runs on the CPU only; `device` must be None or 'cpu', got {device!r}.")
-            return array_api_compat.numpy, "cpu"
-        if name == "cupy":
-            cupy = _import("cupy")
-            if _cuda_device_count(cupy) == 0:
-                raise RuntimeError("backend='cupy' needs a CUDA device, and none is visible.")
-            if device is None or device == "cuda":
-                index = cupy.cuda.Device().id
-            elif isinstance(device, int):
-                index = device
-            elif isinstance(device, str) and device.startswith("cuda:"):
-                index = int(device[5:])
-            elif isinstance(device, cupy.cuda.Device):
-                index = device.id
-            else:
-                raise ValueError(f"`device` for backend='cupy' must be 'cuda', 'cuda:N' or an int, got {device!r}.")
-            import array_api_compat.cupy as xp
-
-            return xp, cupy.cuda.Device(index)
-        if name == "torch":
-            torch = _import("torch")
-            import array_api_compat.torch as xp
-
-            if isinstance(device, int):
-                device = f"cuda:{device}"
-            try:
-                dev = torch.device("cpu" if device is None else device)
-            except (RuntimeError, TypeError) as exc:
-                raise ValueError(f"Invalid `device` {device!r} for backend='torch': {exc}") from None
-            if dev.type == "cuda" and not torch.cuda.is_available():
-                raise RuntimeError(f"`device`={device!r} asks for CUDA, but torch sees no CUDA device.")
-            return xp, dev
-        if name == "array_api_strict":
-            xp = _import("array_api_strict")
-            if device is None:
-                return xp, xp.Device("CPU_DEVICE")
-            if isinstance(device, str):
-                try:
-                    return xp, xp.Device(device)
-                except ValueError:
-                    raise ValueError(
-                        f"Invalid `device` {device!r} for backend='array_api_strict'; expected one of "
-                        f"{[d._device for d in xp.__array_namespace_info__().devices()]}."
-                    ) from None
-            return xp, device
-        raise AssertionError(name)  # unreachable: names are checked above
+    def _check_dtype(self):
+        """Refuse a dtype the library would silently replace (JAX makes float32 when asked for float64)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # JAX warns about the truncation; the error below says more
+            made = self.xp.zeros((1,), dtype=self.dtype, device=self.device).dtype
+        if made != self.dtype:
+            hint = self.library.dtype_hint(self.dtype_name)
+            raise ValueError(
+                f"backend={self.name!r} cannot make {self.dtype_name} arrays (asked for {self.dtype_name}, got "
+                f"{made})" + (f"; {hint}" if hint else "") + f". Or use dtype={'float32'!r}."
+            )
 
     def __repr__(self):
         note = f", note={self.note!r}" if self.note else ""
@@ -179,11 +530,33 @@ class Backend:
     @property
     def device_str(self):
         """A short printable name of the device ("cpu", "cuda:0", "device1")."""
-        if self.name == "cupy":
-            return f"cuda:{self.device.id}"
-        if self.name == "array_api_strict":
-            return str(self.device._device)
-        return str(self.device)
+        return self.library.device_str(self.device)
+
+    # ----------------------------------------------------------------------------------------------
+    # copies: the namespace module cannot be pickled, so a copy is rebuilt from its description
+    def __getstate__(self):
+        known = LIBRARIES.get(self.name) is self.library
+        return {
+            "backend": self.name if known else None,
+            "namespace": None if known else self.xp.__name__,
+            "device": self.device_str,
+            "dtype": self.dtype_name,
+            "seed": self.seed,
+            "note": self.note,
+            "rng_state": self.get_rng_state(),
+        }
+
+    def __setstate__(self, state):
+        backend = state["backend"] or importlib.import_module(state["namespace"])
+        self.__init__(backend, device=state["device"], dtype=state["dtype"], seed=state["seed"])
+        self.note = state["note"]
+        # The device generator is not copied: it is reseeded from the restored host state on first use.
+        self.set_rng_state(state["rng_state"])
+
+    def __deepcopy__(self, memo):
+        new = type(self).__new__(type(self))
+        new.__setstate__(copy.deepcopy(self.__getstate__(), memo))
+        return new
 
     # ----------------------------------------------------------------------------------------------
     # data movement
@@ -194,23 +567,14 @@ class Backend:
         """
         dtype = self.dtype if dtype is None else dtype
         if self.owns(x):
-            if x.device != self.device:
-                x = self._to_device(x, self.device)
+            if array_api_compat.device(x) != self.device:
+                x = array_api_compat.to_device(x, self.device)
             return x if x.dtype == dtype else self.xp.astype(x, dtype)
         return self.xp.asarray(np.ascontiguousarray(to_numpy(x)), dtype=dtype, device=self.device)
 
     def owns(self, x):
-        """Whether ``x`` is an array of this backend's library (on any of its devices)."""
-        if self.name == "numpy":
-            return array_api_compat.is_numpy_array(x)
-        if self.name == "cupy":
-            return array_api_compat.is_cupy_array(x)
-        if self.name == "torch":
-            return array_api_compat.is_torch_array(x)
-        return array_api_compat.is_array_api_strict_namespace(getattr(x, "__array_namespace__", lambda: None)())
-
-    def _to_device(self, x, device):
-        return array_api_compat.to_device(x, device)
+        """Whether ``x`` is an array of this backend's library (on any of its devices); False for scalars."""
+        return self.library.is_array(x)
 
     def to_numpy(self, x):
         return to_numpy(x)
@@ -218,6 +582,39 @@ class Backend:
     def index_array(self, idx):
         """A host integer index array as a device ``int64`` array (for ``xp.take``)."""
         return self.xp.asarray(np.asarray(idx, dtype=np.int64), device=self.device)
+
+    def has_values(self, x):
+        """Whether the values of the array ``x`` can be read now.
+
+        False for arrays that only describe a computation: JAX tracers inside ``jax.jit``, ndonnx
+        arrays with a symbolic dimension, torch tensors on the ``meta`` device. Input checks that read
+        values are skipped for them (there is nothing to read yet).
+        """
+        return self.library.has_values(x)
+
+    @property
+    def writeable(self):
+        """Whether the library supports updating arrays in place (False for JAX, Dask and ndonnx)."""
+        return self.library.writeable
+
+    def inplace_ok(self, x):
+        """Whether ``x`` itself may be updated in place (the library allows it and ``x`` is writeable)."""
+        return self.library.writeable and array_api_compat.is_writeable_array(x)
+
+    def materialize(self, arrays):
+        """Compute ``arrays`` now when the library is lazy, so their graphs stop growing.
+
+        Parameters
+        ----------
+        arrays : array, or list / tuple / dict nesting arrays
+            Parameters and optimizer state, say; called once per epoch.
+
+        Returns
+        -------
+        The same structure: Dask arrays persisted in one ``dask.persist`` call, other libraries' arrays
+        unchanged.
+        """
+        return self.library.materialize(arrays)
 
     # ----------------------------------------------------------------------------------------------
     # random numbers, all from one host generator
@@ -233,34 +630,13 @@ class Backend:
         """A random permutation of ``range(n)`` as a device integer array.
 
         Drawn on the host (the same order on every backend for a seed). On a GPU it travels through
-        page-locked memory in an asynchronous copy: a plain copy from pageable memory would make the
-        host wait for the device once more per epoch.
+        page-locked memory in an asynchronous copy where the library offers one: a plain copy from
+        pageable memory would make the host wait for the device once more per epoch.
         """
         order = self.rng.permutation(n)
         if self.is_gpu:
-            return self._upload_async(order)
+            return self.library.upload_async(self, order)
         return self.index_array(order)
-
-    def _upload_async(self, host):
-        """Copy the int64 host array ``host`` to the GPU without waiting for the device."""
-        if self.name == "torch":
-            import torch
-
-            if self.device.type != "cuda":  # page-locking needs CUDA
-                return self.index_array(host)
-            return torch.from_numpy(host).pin_memory().to(self.device, non_blocking=True)
-        import cupy
-        import cupyx
-
-        with self.device:
-            pinned = cupyx.empty_pinned(host.shape, dtype=np.int64)
-            pinned[...] = host
-            out = cupy.empty(host.shape, dtype=cupy.int64)
-            out.set(pinned, stream=cupy.cuda.get_current_stream())
-        # The copy reads the buffer after this returns: keep it alive until the next epoch's upload,
-        # by which time the epoch's host read has waited for the device.
-        self._pinned = pinned
-        return out
 
     def dropout_mask(self, shape, rate):
         """Inverted-dropout mask: ``keep / (1 - rate)`` with ``keep ~ Bernoulli(1 - rate)``.
@@ -278,28 +654,14 @@ class Backend:
 
     @property
     def is_gpu(self):
-        return self.name == "cupy" or (self.name == "torch" and self.device.type == "cuda")
+        return self.library.is_gpu(self.device)
 
     def _device_uniform(self, shape):
-        """U[0, 1) samples drawn on the GPU by CuPy's or torch's generator."""
+        """U[0, 1) samples drawn on the device by the library's own generator."""
         if getattr(self, "_device_generator", None) is None:
             seed = int(self.rng.integers(2**62))
-            if self.name == "cupy":
-                import cupy
-
-                with self.device:
-                    self._device_generator = cupy.random.default_rng(seed)
-            else:
-                import torch
-
-                self._device_generator = torch.Generator(device=self.device)
-                self._device_generator.manual_seed(seed)
-        if self.name == "cupy":
-            with self.device:
-                return self._device_generator.random(shape, dtype=self.dtype_name)
-        import torch
-
-        return torch.rand(shape, generator=self._device_generator, device=self.device, dtype=self.dtype)
+            self._device_generator = self.library.generator(seed, self.device)
+        return self.library.uniform(self._device_generator, shape, self)
 
     def start_epoch(self):
         """Called by ``fit`` as each epoch starts: the device generator is reseeded from the host one.
@@ -320,38 +682,36 @@ class Backend:
     # ----------------------------------------------------------------------------------------------
     def synchronize(self):
         """Wait until the device has finished queued work (before a clock is read)."""
-        if self.name == "cupy":
-            import cupy
-
-            cupy.cuda.Device(self.device.id).synchronize()
-        elif self.name == "torch" and self.device.type == "cuda":
-            import torch
-
-            torch.cuda.synchronize(self.device)
+        self.library.synchronize(self.device)
 
     def info(self):
         """A dict describing this backend: library, version, device and dtype."""
-        module = {"numpy": "numpy", "cupy": "cupy", "torch": "torch", "array_api_strict": "array_api_strict"}[self.name]
-        version = getattr(__import__(module), "__version__", "?")
+        version = getattr(importlib.import_module(self.library.package), "__version__", "?")
         return {"backend": self.name, "version": str(version), "device": self.device_str, "dtype": self.dtype_name}
 
 
 def to_numpy(x):
-    """Copy an array of any supported library (or a list) to a NumPy array on the host.
+    """Copy an array of any library (or a list of numbers) to a NumPy array on the host.
 
     For I/O, reports and tests; the training math never calls it.
+
+    Raises
+    ------
+    TypeError
+        When the result would be an array of Python objects: ``x`` is no array of numbers (``numpy``
+        wraps anything it cannot read in a 0-d object array).
     """
     if isinstance(x, np.ndarray):
-        return x
-    if array_api_compat.is_cupy_array(x):
-        return x.get()
-    if array_api_compat.is_torch_array(x):
-        return x.detach().cpu().numpy()
-    ns = getattr(x, "__array_namespace__", None)
-    if ns is not None and array_api_compat.is_array_api_strict_namespace(ns()):
-        strict = ns()
-        return np.asarray(x.to_device(strict.Device("CPU_DEVICE")))
-    return np.asarray(x)
+        out = x
+    else:
+        lib = library_of(x)
+        out = (lib or Library()).to_numpy(x)
+    if out.dtype == object:
+        raise TypeError(
+            f"to_numpy needs an array of numbers, got {type(x).__module__}.{type(x).__qualname__}, "
+            f"which converts to an array of Python objects."
+        )
+    return out
 
 
 def namespace_of(*arrays):
@@ -360,8 +720,6 @@ def namespace_of(*arrays):
     if not arrays:
         return array_api_compat.numpy
     return array_api_compat.array_namespace(*arrays)
-
-
 
 
 def random_permutation(n, seed=None):

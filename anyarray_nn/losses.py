@@ -93,6 +93,20 @@ class Loss:
         return f"{type(self).__name__}()"
 
 
+def _count(A, *, xp, rows=False):
+    """Entries of ``A`` (or its rows with ``rows=True``): the divisor of a mean.
+
+    A Python int when the shape is known, which keeps results bit-identical to dividing by the shape.
+    An unknown batch size (``None`` in the shape of an ndonnx graph input, ``nan`` for Dask chunks of
+    unknown size) is counted with ``xp`` instead, as a 0-d array of ``A``'s dtype, so that the loss can
+    be built without values.
+    """
+    dims = A.shape[:1] if rows else A.shape
+    if all(isinstance(n, int) for n in dims):
+        return math.prod(dims)
+    return xp.sum(xp.ones_like(A[:, 0] if rows else A))
+
+
 def _eps(dtype, xp):
     """A clip margin for probabilities that is representable next to 1 in ``dtype``."""
     return 1e-7 if dtype == xp.float32 else 1e-15
@@ -107,7 +121,7 @@ class MAE(Loss):
         return xp.mean(xp.abs(A - Y))
 
     def gradient(self, A, Y, *, xp):
-        return xp.sign(A - Y) / math.prod(A.shape)
+        return xp.sign(A - Y) / _count(A, xp=xp)
 
 
 class MSE(Loss):
@@ -120,7 +134,7 @@ class MSE(Loss):
         return xp.mean(D * D)
 
     def gradient(self, A, Y, *, xp):
-        return (2.0 / math.prod(A.shape)) * (A - Y)
+        return (2.0 / _count(A, xp=xp)) * (A - Y)
 
 
 class RMSE(Loss):
@@ -136,7 +150,7 @@ class RMSE(Loss):
         D = A - Y
         rmse = xp.sqrt(xp.mean(D * D))
         # The tiny floor only matters at a perfect fit, where D is 0 and the gradient is 0 anyway.
-        return D / (math.prod(A.shape) * xp.maximum(rmse, 1e-30))
+        return D / (_count(A, xp=xp) * xp.maximum(rmse, 1e-30))
 
 
 class BinaryCrossEntropy(Loss):
@@ -160,14 +174,14 @@ class BinaryCrossEntropy(Loss):
     def gradient(self, A, Y, *, xp):
         eps = _eps(A.dtype, xp)
         P = xp.clip(A, eps, 1.0 - eps)
-        return (P - Y) / (P * (1.0 - P) * math.prod(A.shape))
+        return (P - Y) / (P * (1.0 - P) * _count(A, xp=xp))
 
     def value_from_logits(self, Z, Y, *, xp):
         # -[y log s(z) + (1-y) log(1-s(z))] = max(z, 0) - z y + log(1 + exp(-|z|))
         return xp.mean(xp.maximum(Z, 0.0) - Z * Y + xp.log1p(xp.exp(-xp.abs(Z))))
 
     def fused_gradient(self, A, Y, *, xp):
-        return (A - Y) / math.prod(A.shape)
+        return (A - Y) / _count(A, xp=xp)
 
 
 class CrossEntropy(Loss):
@@ -192,20 +206,20 @@ class CrossEntropy(Loss):
 
     def value(self, A, Y, *, xp):
         eps = _eps(A.dtype, xp)
-        return -xp.sum(Y * xp.log(xp.clip(A, eps, 1.0))) / A.shape[0]
+        return -xp.sum(Y * xp.log(xp.clip(A, eps, 1.0))) / _count(A, xp=xp, rows=True)
 
     def gradient(self, A, Y, *, xp):
         eps = _eps(A.dtype, xp)
-        return -Y / (xp.clip(A, eps, 1.0) * A.shape[0])
+        return -Y / (xp.clip(A, eps, 1.0) * _count(A, xp=xp, rows=True))
 
     def value_from_logits(self, Z, Y, *, xp):
         # log softmax(z) = z - max(z) - log(sum(exp(z - max(z)))), never log(0).
         S = Z - xp.max(Z, axis=1, keepdims=True)
         log_p = S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))
-        return -xp.sum(Y * log_p) / Z.shape[0]
+        return -xp.sum(Y * log_p) / _count(Z, xp=xp, rows=True)
 
     def fused_gradient(self, A, Y, *, xp):
-        return (A - Y) / A.shape[0]
+        return (A - Y) / _count(A, xp=xp, rows=True)
 
 
 REGISTRY = Registry(

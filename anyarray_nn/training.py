@@ -382,7 +382,7 @@ def fit(
                 callback.on_batch_end(batch)
 
         # Lazy libraries get their parameters and state computed now, so graphs do not grow over epochs.
-        params, state = backend.materialize([params, state]) if hasattr(backend, "materialize") else (params, state)
+        params, state = backend.materialize([params, state])
         model.set_parameters(params, check=False)
         model.optimizer_state_ = state
         checksum = sum(xp.sum(p) for p in params)

@@ -1,7 +1,8 @@
 """Test fixtures: every test that takes ``bk`` runs once per (backend, device, dtype) present.
 
 Ids read like ``numpy-cpu-float64`` or ``strict-device1-float32``. A library or GPU that is missing
-skips its cases with the reason.
+skips its cases with the reason. ``any_backend`` adds the JAX and Dask cases (``jax-cpu-float64``,
+``dask-cpu-float32``, ...).
 """
 
 from __future__ import annotations
@@ -21,6 +22,14 @@ import anyarray_nn as ann
 
 def _has(module):
     return importlib.util.find_spec(module) is not None
+
+
+if _has("jax"):
+    # The float64 cases need JAX's 64-bit types, which are off by default and must be on before any
+    # JAX array exists. Float32 cases are unaffected: every array is made with an explicit dtype.
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
 
 
 def _cuda_reason():
@@ -108,6 +117,27 @@ def _cases():
 CASES = _cases()
 
 
+def _lazy_or_immutable_cases():
+    """JAX (immutable arrays) and Dask (lazy arrays) cases, for the ``any_backend`` fixture."""
+    cases = []
+    jax_reason = None if _has("jax") else "jax is not installed (pip install 'anyarray-nn[jax]')"
+    for dtype in ("float64", "float32"):
+        label = f"jax-cpu-{dtype}"
+        marks = [pytest.mark.skip(reason=jax_reason)] if jax_reason else []
+        cases.append(pytest.param(BackendCase("jax", "cpu", dtype, label), id=label, marks=marks))
+    dask_reason = None if _has("dask") else "dask is not installed (pip install 'anyarray-nn[dask]')"
+    for dtype in ("float64", "float32"):
+        label = f"dask-cpu-{dtype}"
+        marks = [pytest.mark.skip(reason=dask_reason)] if dask_reason else []
+        cases.append(pytest.param(BackendCase("dask", None, dtype, label), id=label, marks=marks))
+    return cases
+
+
+# Not yet in ``bk``: training on Dask builds one ever-growing graph until the epoch loop materializes
+# its arrays each epoch (``Backend.materialize``).
+ANY_CASES = CASES + _lazy_or_immutable_cases()
+
+
 @pytest.fixture(params=CASES)
 def bk(request):
     """A BackendCase: ``bk.backend``, ``bk.device``, ``bk.dtype``, ``bk.model(layers)``, ``bk.asarray(x)``."""
@@ -123,6 +153,12 @@ def iris_split():
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.3, stratify=y, seed=0)
     scaler = StandardScaler().fit(Xtr)
     return scaler.transform(Xtr), scaler.transform(Xte), ytr, yte
+
+
+@pytest.fixture(params=ANY_CASES)
+def any_backend(request):
+    """Like ``bk``, plus ``jax-cpu-*`` and ``dask-cpu-*`` (64-bit JAX types are enabled above)."""
+    return request.param
 
 
 CASES64 = [case for case in CASES if case.values[0].dtype == "float64"]

@@ -102,7 +102,7 @@ def test_bad_validation_data(clf):
          r"`layers` do not chain: layers\[0\] has n_out=5 but layers\[1\] has n_in=6"),
         (lambda: ann.Model([], backend="numpy"), ValueError, r"`layers` must be a non-empty list"),
         (lambda: ann.Model(["relu"], backend="numpy"), TypeError, r"`layers\[0\]` must be a Layer, got str"),
-        (lambda: ann.Model([ann.Layer(2, 2)], backend="jax"), ValueError, r"Unknown backend 'jax'; expected one of"),
+        (lambda: ann.Model([ann.Layer(2, 2)], backend="jaxx"), ValueError, r"Unknown backend 'jaxx'; expected one of"),
         (lambda: ann.Model([ann.Layer(2, 2)], backend="numpy", dtype="float16"), ValueError,
          r"Unknown dtype 'float16' for `dtype`; expected one of \['float32', 'float64'\]"),
         (lambda: ann.Model([ann.Layer(2, 2)], backend="numpy", device="cuda"), ValueError, r"`device` must be None or 'cpu'"),
