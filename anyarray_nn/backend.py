@@ -194,6 +194,9 @@ class Backend:
         """
         dtype = self.dtype if dtype is None else dtype
         if self.owns(x):
+            if getattr(x, "requires_grad", False):
+                # Inputs come in without autograd history: the library computes its own gradients.
+                x = x.detach()
             if x.device != self.device:
                 x = self._to_device(x, self.device)
             return x if x.dtype == dtype else self.xp.astype(x, dtype)
