@@ -118,6 +118,10 @@ class Library:
                 pass  # a device NumPy cannot read, or an old protocol version: try the array protocol
         return np.asarray(x)
 
+    def plain(self, x):
+        """An input array of this library as the math uses it (torch: without autograd history)."""
+        return x
+
     def upload_async(self, backend, host):
         """``host`` (int64 NumPy) on the device without making the host wait; plain copy by default."""
         return backend.index_array(host)
@@ -247,6 +251,11 @@ class Torch(Library):
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"`device`={device!r} asks for CUDA, but torch sees no CUDA device.")
         return dev
+
+    def plain(self, x):
+        # Inputs come in without autograd history: the library computes its own gradients, and a
+        # tensor that requires grad would make every weight carry a growing graph.
+        return x.detach() if x.requires_grad else x
 
     def is_gpu(self, device):
         return device.type == "cuda"
@@ -567,6 +576,7 @@ class Backend:
         """
         dtype = self.dtype if dtype is None else dtype
         if self.owns(x):
+            x = self.library.plain(x)
             if array_api_compat.device(x) != self.device:
                 x = array_api_compat.to_device(x, self.device)
             return x if x.dtype == dtype else self.xp.astype(x, dtype)

@@ -155,9 +155,19 @@ class History(Callback):
             )
             if not ok:
                 raise ValueError(f"The history entry {key!r} must be a list of numbers.")
-            setattr(history, key, [float(v) for v in values])
-        if len(history.val_loss) not in (0, history.epochs) or len(history.accuracy) not in (0, history.epochs):
-            raise ValueError("The history entries do not have one value per epoch.")
+            values = [float(v) for v in values]
+            low, high = _HISTORY_RANGES.get(key, (None, None))
+            for i, v in enumerate(values):
+                # Losses may be NaN or infinite (a diverged epoch is recorded); the rest are measured.
+                if low is not None and not (low <= v <= high) and not (key.endswith("accuracy") and math.isnan(v)):
+                    raise ValueError(f"The history entry {key!r}[{i}] must lie in [{low}, {high}], got {v!r}.")
+            setattr(history, key, values)
+        for key in cls.KEYS[1:]:
+            if len(getattr(history, key)) not in (0, history.epochs):
+                raise ValueError(
+                    f"The history entry {key!r} has {len(getattr(history, key))} values, but 'loss' has "
+                    f"{history.epochs}: one value per epoch is needed."
+                )
         stop_reason = record.get("stop_reason", "")
         if not isinstance(stop_reason, str):
             raise ValueError("The history entry 'stop_reason' must be a string.")
@@ -171,6 +181,15 @@ class History(Callback):
     def __repr__(self):
         last = f", last loss={self.loss[-1]:.4g}" if self.loss else ""
         return f"History(epochs={self.epochs}{last})"
+
+
+# The values a History can hold; losses are free (NaN or infinite for a diverged epoch).
+_HISTORY_RANGES = {
+    "accuracy": (0.0, 1.0),
+    "val_accuracy": (0.0, 1.0),
+    "epoch_time": (0.0, sys.float_info.max),
+    "learning_rate": (0.0, sys.float_info.max),
+}
 
 
 def best_epoch(history):

@@ -17,14 +17,16 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import math
 import os
+import stat
 import sys
 import textwrap
 import time
 
 import numpy as np
 
-from . import datasets, export, metrics, optimizers, plotting, saving
+from . import datasets, export, io, metrics, optimizers, plotting, saving
 from .backend import to_numpy
 from .layers import Layer
 from .model import Model
@@ -39,6 +41,53 @@ MAX_CLASSES_AUTO = 20
 
 class CLIError(Exception):
     """A mistake in the command line or its files, shown as a one-line error without a traceback."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line of stderr (exit status 2), like every other error here."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see: {self.prog} --help)\n")
+
+
+# --------------------------------------------------------------------------------------------------
+# numbers on the command line: each option's type refuses what the option cannot take
+def _number(text, kind=float):
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, got {text!r}") from None
+    if kind is float and not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
+
+
+def _ranged(kind, low, high=None, low_open=False, high_open=True, what=None):
+    """An argparse type: a number of ``kind`` in the interval from ``low`` to ``high``."""
+
+    def parse(text):
+        value = _number(text, kind)
+        below = value <= low if low_open else value < low
+        above = high is not None and (value >= high if high_open else value > high)
+        if below or above:
+            if high is None:
+                wanted = f"{'>' if low_open else '>='} {low:g}"
+            else:
+                wanted = f"in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+            raise argparse.ArgumentTypeError(f"expected {what or ('an integer' if kind is int else 'a number')} {wanted}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+_positive_float = _ranged(float, 0.0, low_open=True)
+_non_negative_float = _ranged(float, 0.0)
+_positive_int = _ranged(int, 1)
+_non_negative_int = _ranged(int, 0)
+_dropout = _ranged(float, 0.0, 1.0, what="a rate")
+_test_fraction = _ranged(float, 0.0, 1.0, low_open=True, what="a fraction")
+_val_fraction = _ranged(float, 0.0, 1.0, what="a fraction")
 
 
 def _best_optimizer():
@@ -191,6 +240,55 @@ def _parse_layers(text):
     return sizes
 
 
+def _memory_bytes():
+    """The machine's physical memory in bytes, or None where the platform does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+def _size_text(n):
+    for unit in ("bytes", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+
+
+def _check_model_size(sizes, hidden, dtype, memory=None):
+    """A CLIError naming ``--layers`` when the weights of the network ``sizes`` cannot fit in memory.
+
+    Checked before anything is allocated: the weights in ``dtype``, plus the float64 draw of the
+    largest weight matrix (initial weights are drawn on the host), against the physical memory.
+    """
+    memory = _memory_bytes() if memory is None else memory
+    pairs = list(zip(sizes[:-1], sizes[1:]))
+    n_params = sum(a * b + b for a, b in pairs)
+    weights = n_params * np.dtype(dtype).itemsize
+    need = weights + max(a * b for a, b in pairs) * 8
+    if memory is not None and need > memory:
+        layers = ",".join(str(n) for n in hidden)
+        raise CLIError(
+            f"the layers {layers} need {_size_text(weights)} of {dtype} weights ({n_params:,} parameters), more "
+            f"than the {_size_text(memory)} of memory of this machine; choose smaller --layers."
+        )
+
+
+def _check_folder_argument(folder, option, given=None):
+    """Fail now, not after training, when ``folder`` can neither be found nor be created.
+
+    ``given`` is what the user typed for ``option`` (default: ``folder`` itself), for the message.
+    """
+    given = folder if given is None else given
+    probe = os.path.abspath(folder)
+    while not os.path.exists(probe):
+        probe = os.path.dirname(probe)
+    if not os.path.isdir(probe):
+        raise CLIError(f"{option} {given!r}: {probe!r} is a file, not a folder.")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise CLIError(f"{option} {given!r}: the folder {probe!r} is not writable.")
+
+
 def _load_data(args):
     source = args.data
     if source in datasets.NAMES:
@@ -224,12 +322,15 @@ def _settings_for(args, data):
 
 def _build_model(n_features, n_outputs, output_activation, cfg, args):
     sizes = [n_features] + list(cfg["layers"]) + [n_outputs]
+    _check_model_size(sizes, cfg["layers"], args.dtype)
     layers = [Layer(a, b, cfg["activation"]) for a, b in zip(sizes[:-2], sizes[1:-1])]
     layers.append(Layer(sizes[-2], sizes[-1], output_activation))
     return Model(layers, backend=args.backend, device=args.device, dtype=args.dtype, seed=args.seed)
 
 
 def train(args):
+    out = args.out or os.path.join("anyarray-nn-runs", os.path.splitext(os.path.basename(args.data))[0])
+    _check_folder_argument(out, "--out")
     data = _load_data(args)
     cfg = _settings_for(args, data)
     X, y, task = data["X"], data["y"], data["task"]
@@ -354,12 +455,12 @@ def _save_plots(out, history, classification, y_test, pred, class_names, name):
 def predict(args):
     if not os.path.exists(args.model):
         raise CLIError(f"Model file not found: {args.model!r}.")
+    if os.path.isdir(args.out):
+        raise CLIError(f"--out {args.out!r} is a folder; give the CSV file to write.")
+    _check_folder_argument(os.path.dirname(os.path.abspath(args.out)), "--out", args.out)
     model = saving.load(args.model, backend=args.backend, device=args.device)
     meta_path = os.path.splitext(args.model)[0] + META_SUFFIX
-    meta = None
-    if os.path.exists(meta_path):
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
+    meta = _read_meta(args.model, model)
     header, rows = read_csv(args.csv)
     if meta is not None:
         feature_names = meta["feature_names"]
@@ -435,7 +536,7 @@ def export_model(args):
     ndx, _ = export._require()
     model = saving.load(args.model, backend="numpy")
     dtype = model.dtype if args.dtype is None else dtype
-    meta = _read_meta(args.model)
+    meta = _read_meta(args.model, model)
     X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
     metadata = {}
     if meta is None:
@@ -472,18 +573,81 @@ def export_model(args):
     return 0
 
 
-def _read_meta(model_path):
+def _read_meta(model_path, model):
+    """The ``.meta.json`` that ``train`` wrote beside ``model_path`` (None when there is none), checked
+    against ``model``: only a regular file is opened, and every entry is checked before it is used."""
     meta_path = os.path.splitext(model_path)[0] + META_SUFFIX
-    if not os.path.exists(meta_path):
+    if not os.path.lexists(meta_path):
         return None
+
+    def bad(why):
+        raise CLIError(f"{meta_path!r} is not a valid model description: {why}.")
+
     try:
+        info = os.stat(meta_path)
+        if not stat.S_ISREG(info.st_mode):
+            bad("it is not a regular file (a folder, FIFO or device)")
+        if info.st_size > io.MAX_HEADER_BYTES:
+            bad(f"it has {info.st_size} bytes, more than the {io.MAX_HEADER_BYTES} a description may have")
         with open(meta_path, encoding="utf-8") as f:
             meta = json.load(f)
-        for key in ("task", "feature_names", "class_names", "scaler_mean", "scaler_scale", "target_mean", "target_scale"):
-            meta[key]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise CLIError(f"{meta_path!r} is not a valid model description ({type(exc).__name__}: {exc}).") from None
+    except (OSError, ValueError, RecursionError) as exc:
+        bad(f"{type(exc).__name__}: {exc}")
+    _check_meta(meta, model, bad)
     return meta
+
+
+def _check_meta(meta, model, bad):
+    if not isinstance(meta, dict):
+        bad(f"it holds a JSON {type(meta).__name__}, not an object")
+    keys = {"format", "version", "task", "target", "feature_names", "class_names", "scaler_mean", "scaler_scale",
+            "target_mean", "target_scale"}
+    if set(meta) != keys:
+        missing, unknown = sorted(keys - set(meta)), sorted(set(meta) - keys)
+        bad(f"its entries differ from {sorted(keys)}" + (f"; it lacks {missing}" if missing else "")
+            + (f"; it has unknown {unknown}" if unknown else ""))
+    if meta["format"] != "anyarray-nn-cli" or meta["version"] != 1:
+        bad(f"it is format {meta['format']!r} version {meta['version']!r}, not 'anyarray-nn-cli' version 1")
+    if meta["task"] not in ("classification", "regression"):
+        bad(f"its task must be 'classification' or 'regression', got {meta['task']!r}")
+    if not isinstance(meta["target"], str):
+        bad(f"its target must be a column name, got {meta['target']!r}")
+    n = model.n_features
+
+    def strings(key, count):
+        value = meta[key]
+        if not isinstance(value, list) or len(value) != count or not all(isinstance(v, str) for v in value):
+            bad(f"{key!r} must be a list of {count} strings, got {_short(value)}")
+
+    def numbers(key, count, positive=False):
+        value = meta[key]
+        ok = isinstance(value, list) and len(value) == count and all(_finite(v, positive) for v in value)
+        if not ok:
+            wanted = "positive finite numbers" if positive else "finite numbers"
+            bad(f"{key!r} must be a list of {count} {wanted} (one per feature of the model), got {_short(value)}")
+
+    strings("feature_names", n)
+    numbers("scaler_mean", n)
+    numbers("scaler_scale", n, positive=True)
+    if not _finite(meta["target_mean"]) or not _finite(meta["target_scale"], positive=True):
+        bad(f"'target_mean' and 'target_scale' must be finite numbers (scale > 0), got {meta['target_mean']!r} "
+            f"and {meta['target_scale']!r}")
+    if meta["task"] == "classification":
+        if model.output_activation not in ("softmax", "sigmoid"):
+            bad(f"it describes a classifier, but the model's output activation is {model.output_activation!r}")
+        strings("class_names", max(2, model.n_outputs))
+    elif meta["class_names"] is not None:
+        bad("a regression has no class names ('class_names' must be null)")
+
+
+def _finite(value, positive=False):
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return ok and (value > 0 or not positive)
+
+
+def _short(value):
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _canonical_label(text, class_names):
@@ -507,7 +671,7 @@ def _presets_text():
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="anyarray-nn",
         description="Train multilayer perceptrons on any Array API backend (NumPy, CuPy, torch, ...), "
         "evaluate them and predict with them.",
@@ -537,17 +701,19 @@ def build_parser():
     t.add_argument("--layers", type=_parse_layers, help="hidden layer sizes, e.g. 16,16 ('none': no hidden layer)")
     t.add_argument("--activation", help="activation of the hidden layers: relu, tanh, sigmoid, leaky_relu, ...")
     t.add_argument("--optimizer", help=f"one of {', '.join(optimizers.names())}")
-    t.add_argument("--learning-rate", type=float, dest="learning_rate")
-    t.add_argument("--epochs", type=int)
-    t.add_argument("--batch-size", type=int, dest="batch_size")
-    t.add_argument("--l2", type=float, help="strength of an L2 weight penalty (0: none)")
-    t.add_argument("--dropout", type=float, help="dropout rate of the hidden layers (0: none)")
-    t.add_argument("--test-size", type=float, dest="test_size", help="fraction of rows held out for the test report")
-    t.add_argument("--val-size", type=float, dest="val_size", help="fraction of rows for validation (0: none)")
+    t.add_argument("--learning-rate", type=_positive_float, dest="learning_rate")
+    t.add_argument("--epochs", type=_positive_int)
+    t.add_argument("--batch-size", type=_positive_int, dest="batch_size")
+    t.add_argument("--l2", type=_non_negative_float, help="strength of an L2 weight penalty (0: none)")
+    t.add_argument("--dropout", type=_dropout, help="dropout rate of the hidden layers, in [0, 1) (0: none)")
+    t.add_argument("--test-size", type=_test_fraction, dest="test_size",
+                   help="fraction of rows held out for the test report, in (0, 1)")
+    t.add_argument("--val-size", type=_val_fraction, dest="val_size",
+                   help="fraction of rows for validation, in [0, 1) (0: none)")
     t.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
     t.add_argument("--device", help="device on the backend: cpu, cuda:0, device1, ...")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default: float32")
-    t.add_argument("--seed", type=int, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
+    t.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
     t.add_argument("--out", help="output folder (default: anyarray-nn-runs/NAME)")
     t.add_argument("--no-plots", action="store_true", dest="no_plots", help="do not draw the PNG plots")
     t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
@@ -602,9 +768,18 @@ def main(argv=None):
         if args.command == "export":
             return export_model(args)
         return predict(args)
-    except (CLIError, ValueError, ImportError, OSError, RuntimeError) as exc:
+    except MemoryError as exc:
+        # The last resort: sizes are checked before allocating where they can be.
+        print(
+            f"anyarray-nn {args.command}: error: out of memory ({exc or 'MemoryError'}); choose smaller --layers "
+            f"or --batch-size, or use less data.",
+            file=sys.stderr,
+        )
+        return 2
+    except (CLIError, ValueError, TypeError, ImportError, OSError, RuntimeError) as exc:
         # Errors of this library name the argument and what was expected: show them without a traceback.
-        print(f"anyarray-nn {args.command}: error: {exc}", file=sys.stderr)
+        message = " ".join(str(exc).split())  # one line, whatever the message holds
+        print(f"anyarray-nn {args.command}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -48,8 +48,18 @@ FORMAT_NAME = "anyarray_nn.model"
 FORMAT_VERSION = 1
 
 _HEADER_KEY = "header"
-# A header larger than this is not one we wrote (histories of a million epochs stay far below it).
-_MAX_HEADER_BYTES = 64 * 2**20
+# The entries of a format-1 header; "saved_from" is informative (where the model was saved from).
+_HEADER_ENTRIES = {
+    "format", "format_version", "library_version", "dtype", "saved_from", "seed", "layers", "arrays", "solver",
+    "optimizer_state", "history", "rng_state", "training",
+}
+# An epoch count beyond this cannot come from a fit.
+_MAX_EPOCH = 2**53
+# The largest header written or read. The History dominates a header: six series of floats take about
+# 120 bytes per epoch, so 16 MiB holds a History of over 100,000 epochs with validation. Python's json
+# module can take some 25 times a crafted header's size in objects while parsing, so the bound is what
+# keeps opening a hostile file within a few hundred MB; it is checked before the header is read.
+MAX_HEADER_BYTES = 16 * 2**20
 _MAX_NESTING = 32
 _ARRAY_KINDS = "biuf"
 
@@ -84,8 +94,14 @@ def write_model_file(path, header, arrays):
         if not isinstance(a, np.ndarray) or a.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"Array {name!r} must be a numeric NumPy array to be saved, got {type(a).__name__} {getattr(a, 'dtype', '')}.")
     header["arrays"] = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
-    text = json.dumps(jsonable(header, "header"), allow_nan=True, separators=(",", ":"))
-    arrays[_HEADER_KEY] = np.frombuffer(text.encode("utf-8"), dtype=np.uint8)
+    data = json.dumps(jsonable(header, "header"), allow_nan=True, separators=(",", ":")).encode("utf-8")
+    if len(data) > MAX_HEADER_BYTES:
+        # Refused here, so that no file is written that could not be opened again.
+        raise ValueError(
+            f"The model's header would take {len(data)} bytes, more than the {MAX_HEADER_BYTES} a model file "
+            f"may hold (the History is the large part: about 120 bytes per epoch)."
+        )
+    arrays[_HEADER_KEY] = np.frombuffer(data, dtype=np.uint8)
     _atomic_savez(path, arrays)
 
 
@@ -256,8 +272,8 @@ def _parse(path):
         shape, dtype = shapes[_HEADER_KEY]
         if dtype != np.uint8 or len(shape) != 1:
             _fail(path, f"its header must be a 1-D uint8 array, got shape {shape} and dtype {dtype}.")
-        if shape[0] > _MAX_HEADER_BYTES:
-            _fail(path, f"its header has {shape[0]} bytes, more than the {_MAX_HEADER_BYTES} allowed.")
+        if shape[0] > MAX_HEADER_BYTES:
+            _fail(path, f"its header has {shape[0]} bytes, more than the {MAX_HEADER_BYTES} allowed.")
         header = _decode_header(path, npz[_HEADER_KEY])
         declared = header["arrays"]
         if set(declared) != set(shapes) - {_HEADER_KEY}:
@@ -331,7 +347,11 @@ def _decode_header(path, raw):
             f"{path!r} uses model file format {version}, newer than the format {FORMAT_VERSION} this version "
             f"of anyarray_nn reads (it was written by anyarray_nn {written_by!r}); upgrade anyarray_nn to load it."
         )
+    unknown = sorted(set(header) - _HEADER_ENTRIES)
+    if unknown:
+        _fail(path, f"its header has unknown entries {unknown} (format version {version} has {sorted(_HEADER_ENTRIES)}).")
     expected = {
+        "library_version": str,
         "dtype": str,
         "layers": list,
         "arrays": dict,
@@ -362,9 +382,20 @@ def _decode_header(path, raw):
             _fail(path, f"its header describes array {name!r} badly: {spec!r}.")
     training = header["training"]
     if training is not None:
-        epoch = training.get("epoch")
-        if isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+        if set(training) != {"epoch"}:
+            _fail(path, f"its header entry 'training' must hold 'epoch' only, got {sorted(training)}.")
+        epoch = training["epoch"]
+        if isinstance(epoch, bool) or not isinstance(epoch, int) or not 0 <= epoch <= _MAX_EPOCH:
             _fail(path, f"its header has an invalid training epoch {epoch!r}.")
+    saved_from = header.get("saved_from")
+    if saved_from is not None:
+        ok = (
+            isinstance(saved_from, dict)
+            and set(saved_from) == {"backend", "device"}
+            and all(isinstance(v, str) and len(v) <= 200 for v in saved_from.values())
+        )
+        if not ok:
+            _fail(path, f"its header entry 'saved_from' must be {{'backend': str, 'device': str}}, got {saved_from!r}.")
     return header
 
 

@@ -8,6 +8,7 @@ architecture, the parameters and what training left) has one description, :meth:
 
 from __future__ import annotations
 
+import copy
 import os
 
 import numpy as np
@@ -286,7 +287,9 @@ class Model:
             state replace the model's, and training goes on from the epoch after the saved one up to
             ``settings.epochs``. With the same data, settings and backend the result equals an
             uninterrupted run. Without ``solver``, the checkpoint's Solver is used. A checkpoint that does
-            not fit (other layers or optimizer, a damaged file) raises before anything is changed.
+            not fit (other layers, optimizer or schedule, a damaged file) raises before anything is
+            changed, and a resumed fit that fails before its first epoch ends (bad ``X``, a wrong
+            argument) puts back the weights, optimizer state, Solver, History and random state it replaced.
         eval_batch_size : int, optional
             Rows per chunk when evaluating ``validation_data`` (default 8192), which bounds the memory
             its activations take.
@@ -308,14 +311,7 @@ class Model:
         RuntimeWarning, ``history.stop_reason`` says so, and the model keeps the weights of the previous
         epoch (the optimizer state is dropped). The check reads the epoch's loss, once per epoch.
         """
-        start_epoch = 0
-        if resume_from is not None:
-            start_epoch, solver = self._resume(resume_from, solver)
-        return training.fit(
-            self,
-            X,
-            y,
-            solver=solver,
+        arguments = dict(
             settings=settings,
             validation_data=validation_data,
             callbacks=callbacks,
@@ -323,10 +319,24 @@ class Model:
             checkpoint=checkpoint,
             checkpoint_every=checkpoint_every,
             checkpoint_best=checkpoint_best,
-            start_epoch=start_epoch,
             eval_batch_size=eval_batch_size,
             comm=comm,
         )
+        if resume_from is None:
+            return training.fit(self, X, y, solver=solver, start_epoch=0, **arguments)
+        before = _Snapshot(self, solver)
+        start_epoch, solver = self._resume(resume_from, solver)
+        resumed = self.history_
+        done = 0 if resumed is None else resumed.epochs
+        try:
+            return training.fit(self, X, y, solver=solver, start_epoch=start_epoch, **arguments)
+        except BaseException:
+            # A fit that fails before its first epoch ends (bad X, a wrong argument, an interruption)
+            # leaves the model as it was before the resume.
+            history = self.history_
+            if history is None or history.epochs == (done if history is resumed else 0):
+                before.restore()
+            raise
 
     def _resume(self, path, solver):
         """Load the checkpoint ``path`` into the model; the epochs it had done and the Solver to go on with.
@@ -345,11 +355,26 @@ class Model:
                 f"but the model being fitted has {mine}."
             )
         saved = content.solver
-        if solver is not None and saved is not None and solver.optimizer.name != saved.optimizer.name:
-            raise ValueError(
-                f"`resume_from` {os.fspath(path)!r} was trained with optimizer {saved.optimizer.name!r}, but "
-                f"`solver` uses {solver.optimizer.name!r}; its optimizer state would not fit."
-            )
+        schedule_state = None
+        if solver is not None and saved is not None:
+            if solver.optimizer.name != saved.optimizer.name:
+                raise ValueError(
+                    f"`resume_from` {os.fspath(path)!r} was trained with optimizer {saved.optimizer.name!r}, but "
+                    f"`solver` uses {solver.optimizer.name!r}; its optimizer state would not fit."
+                )
+            if type(solver.schedule) is not type(saved.schedule):
+                raise ValueError(
+                    f"`resume_from` {os.fspath(path)!r} was trained with the schedule {saved.schedule!r}, but "
+                    f"`solver` uses {solver.schedule!r}; its position would not fit."
+                )
+            try:
+                schedule_state = solver.schedule.check_state(saved.schedule.state_dict())
+            except (TypeError, ValueError) as exc:
+                raise ValueError(
+                    f"`resume_from` {os.fspath(path)!r}: the position of its schedule {saved.schedule!r} does not fit "
+                    f"the schedule of `solver`, {solver.schedule!r} ({exc})"
+                ) from None
+        content.check_range(self.backend.dtype_name)
         params = [self.backend.asarray(a) for a in content.params]
         state = content.optimizer_state(self.backend)
         # Nothing below can fail: apply.
@@ -360,7 +385,7 @@ class Model:
             if saved is None:
                 self.optimizer_state_ = None
         else:
-            solver.schedule.load_state_dict(saved.schedule.state_dict())
+            solver.schedule.load_state_dict(schedule_state)
         if solver is not None:
             # The Solver the state belongs to: fit then continues it instead of starting afresh.
             solver = default_solver(self, solver)
@@ -507,6 +532,29 @@ class Model:
         return model
 
 
+class _Snapshot:
+    """What a resumed fit replaces (parameters, optimizer state, Solver, History, random state, and the
+    position of the schedule of the Solver given to fit), to put back when that fit fails."""
+
+    def __init__(self, model, solver):
+        self.model = model
+        self.params = model.parameters()
+        self.state, self.solver, self.history = model.optimizer_state_, model.solver_, model.history_
+        self.rng = copy.deepcopy(model.backend.get_rng_state())
+        schedule = getattr(solver, "schedule", None)
+        self.schedule = None if schedule is None else (schedule, dict(vars(schedule)))
+
+    def restore(self):
+        model = self.model
+        model.set_parameters(self.params, check=False)
+        model.optimizer_state_, model.solver_, model.history_ = self.state, self.solver, self.history
+        model.backend.set_rng_state(self.rng)
+        if self.schedule is not None:
+            schedule, attributes = self.schedule
+            vars(schedule).clear()
+            vars(schedule).update(attributes)
+
+
 def _map_arrays(tree, func):
     """``func`` applied to every array inside nested dicts / lists (an optimizer state)."""
     if isinstance(tree, dict):
@@ -603,23 +651,25 @@ class _State:
             except (TypeError, ValueError) as exc:
                 fail(f"its history is invalid ({exc})")
         if header.get("rng_state") is not None:
-            try:
-                # Tried on a scratch generator, so a bad state is a file error now rather than later.
-                np.random.default_rng().bit_generator.state = header["rng_state"]
-            except (TypeError, ValueError, KeyError, OverflowError) as exc:
-                fail(f"its random generator state is invalid ({type(exc).__name__}: {exc}).")
+            why = _rng_state_mismatch(header["rng_state"])
+            if why:
+                fail(f"its random generator state is invalid ({why}).")
         return cls(header, layers, params, solver, state, history, source)
 
     def check_range(self, dtype_name):
-        """A ModelFileError when a float64 value would overflow the model's ``dtype_name``."""
-        if dtype_name != "float32":
-            return
-        limit = np.finfo(np.float32).max
-        for name, a in zip((f"{p}{i}" for i in range(len(self.layers)) for p in ("W", "b")), self.params):
-            if a.dtype != np.float32 and np.any(np.abs(a) > limit):
+        """A ModelFileError when a value of the parameters or the optimizer state would overflow ``dtype_name``."""
+        limit = np.finfo(dtype_name).max
+        named = list(zip((f"{p}{i}" for i in range(len(self.layers)) for p in ("W", "b")), self.params))
+        if self.state is not None:
+            for key, value in self.state.items():
+                if isinstance(value, list):
+                    named += [(f"optimizer state {key!r}[{k}]", a) for k, a in enumerate(value)]
+        for name, a in named:
+            if a.dtype.itemsize > np.dtype(dtype_name).itemsize and a.size and np.max(np.abs(a)) > limit:
                 raise io.ModelFileError(
-                    f"{self.source!r}: array {name!r} holds values beyond float32's range (largest magnitude "
-                    f"{np.max(np.abs(a)):.3g}); load it with dtype='float64'."
+                    f"{self.source!r}: {name if name.startswith('optimizer') else f'array {name!r}'} holds values "
+                    f"beyond {dtype_name}'s range (largest magnitude {np.max(np.abs(a)):.3g}); load it with "
+                    f"dtype='float64'."
                 )
 
     def optimizer_state(self, backend):
@@ -649,14 +699,19 @@ def _collect_refs(tree, used):
             _collect_refs(v, used)
 
 
+# No fit takes more steps: a larger count is damage (Adam's bias corrections read it as a Python int).
+_MAX_STEPS = 2**53
+
+
 def _state_mismatch(state, solver, params):
     """Why ``state`` cannot be the state of ``solver``'s optimizer for ``params`` ('' when it fits)."""
     if not isinstance(state, dict):
         return f"it is a {type(state).__name__}, not a dict"
     t = state.get("t")
-    if isinstance(t, bool) or not isinstance(t, int) or t < 0:
-        return "it lacks a valid step count 't'"
+    if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= _MAX_STEPS:
+        return f"it lacks a valid step count 't' (an integer in [0, {_MAX_STEPS}])"
     reference = solver.optimizer.init_state([np.zeros(p.shape, p.dtype) for p in params], xp=np)
+    nonnegative = getattr(solver.optimizer, "nonnegative_state", ())
     if set(state) != set(reference):
         return f"it has the entries {sorted(state)}, the optimizer needs {sorted(reference)}"
     for key, expected in reference.items():
@@ -670,4 +725,35 @@ def _state_mismatch(state, solver, params):
                 return f"entry {key!r}[{k}] must be a float array of shape {e.shape}"
             if not np.all(np.isfinite(g)):
                 return f"entry {key!r}[{k}] holds NaN or infinite values"
+            if key in nonnegative and np.any(g < 0):
+                return f"entry {key!r}[{k}] holds negative values (it accumulates squares)"
+    return ""
+
+
+# PCG64, the host generator of every backend: its state as numpy.random.PCG64().state has it.
+_RNG_KEYS = {"bit_generator", "state", "has_uint32", "uinteger"}
+
+
+def _rng_state_mismatch(rng):
+    """Why ``rng`` is not a state of the backends' host generator (PCG64) ('' when it is)."""
+    if not isinstance(rng, dict) or set(rng) != _RNG_KEYS:
+        return f"expected a dict with the entries {sorted(_RNG_KEYS)}"
+    if rng["bit_generator"] != "PCG64":
+        return f"the generator must be 'PCG64', got {rng['bit_generator']!r}"
+    inner = rng["state"]
+    if not isinstance(inner, dict) or set(inner) != {"state", "inc"}:
+        return "its 'state' must be a dict with the entries ['inc', 'state']"
+    for name, value, bound in (
+        ("state", inner["state"], 2**128),
+        ("inc", inner["inc"], 2**128),
+        ("has_uint32", rng["has_uint32"], 2),
+        ("uinteger", rng["uinteger"], 2**32),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+            return f"{name!r} must be an integer in [0, {bound}), got {value!r}"
+    try:
+        # Tried on a scratch generator, so a state numpy refuses is a file error now rather than later.
+        np.random.PCG64().state = rng
+    except (TypeError, ValueError, OverflowError) as exc:
+        return f"{type(exc).__name__}: {exc}"
     return ""

@@ -84,9 +84,14 @@ def _sub(a, b, inplace):
 
 
 class Optimizer:
-    """Base class. Subclasses set ``name`` and implement :meth:`init_state` and :meth:`step`."""
+    """Base class. Subclasses set ``name`` and implement :meth:`init_state` and :meth:`step`.
+
+    ``nonnegative_state`` names the state entries that accumulate squares (their square roots are
+    taken), so that a loaded state with negative values there is refused.
+    """
 
     name = "optimizer"
+    nonnegative_state = ()
 
     def init_state(self, params, *, xp):
         return {"t": 0}
@@ -228,6 +233,7 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    nonnegative_state = ("square_avg",)
 
     def __init__(self, rho=0.9, epsilon=1e-8):
         self.rho = _fraction(rho, "rho")
@@ -266,6 +272,7 @@ class Adagrad(Optimizer):
     """
 
     name = "adagrad"
+    nonnegative_state = ("sum_sq",)
 
     def __init__(self, epsilon=1e-10, initial_accumulator_value=0.0):
         self.epsilon = _positive(epsilon, "epsilon")
@@ -308,6 +315,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    nonnegative_state = ("v",)
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
         self.beta_1 = _fraction(beta_1, "beta_1")

@@ -25,6 +25,9 @@ Interface, for writing another one:
     A fit of ``epochs`` epochs starts (lets ``cosine`` default its period to the fit's length).
 ``state_dict() / load_state_dict(state)``
     Position and counters as a dict of Python numbers, so a resumed fit continues the schedule.
+    ``load_state_dict`` checks every entry (``check_state``) before it changes anything: a schedule
+    with other entries overrides ``check_state_entry`` (by default an entry must be a finite number or
+    None).
 ``get_config()``
     Hyperparameters: ``get(name, **get_config())`` rebuilds the schedule.
 """
@@ -35,6 +38,18 @@ import math
 
 from ._registry import Registry
 from ._validation import check_number, check_positive_int
+
+# No fit counts further: larger counts in a saved state are damage (and would lose precision as floats).
+MAX_COUNT = 2**53
+
+
+def check_count(value, name, low=0, high=MAX_COUNT):
+    """``value`` as an int in ``[low, high]``, or a TypeError / ValueError naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"`{name}` must be an integer, got {value!r} ({type(value).__name__}).")
+    if not low <= value <= high:
+        raise ValueError(f"`{name}` must be an integer in [{low}, {high}], got {value!r}.")
+    return value
 
 
 class Schedule:
@@ -66,14 +81,35 @@ class Schedule:
         return {"epoch": self.epoch}
 
     def load_state_dict(self, state):
-        if not isinstance(state, dict):
-            raise TypeError(f"`state` must be a dict from state_dict(), got {type(state).__name__}.")
+        """Continue from ``state`` (a :meth:`state_dict`); nothing changes unless every entry is valid.
+
+        Raises
+        ------
+        TypeError, ValueError
+            Naming the entry that is missing, unknown, of the wrong type or out of range.
+        """
+        checked = self.check_state(state)
         self.reset()
-        for key, value in state.items():
-            if key not in self.state_dict():
-                expected = list(self.state_dict())
-                raise ValueError(f"Unknown key {key!r} in the state of {type(self).__name__}; expected {expected}.")
+        for key, value in checked.items():
             setattr(self, key, value)
+
+    def check_state(self, state):
+        """``state`` with every entry checked: the entries of :meth:`state_dict`, each of its kind."""
+        if not isinstance(state, dict):
+            raise TypeError(f"The state of {type(self).__name__} must be a dict from state_dict(), got {type(state).__name__}.")
+        expected = sorted(self.state_dict())
+        if sorted(state) != expected:
+            raise ValueError(f"The state of {type(self).__name__} has the entries {expected}, got {sorted(state)}.")
+        return {key: self.check_state_entry(key, value) for key, value in state.items()}
+
+    def check_state_entry(self, key, value):
+        """One checked entry of a saved state; subclasses with other entries extend it."""
+        name = f"{type(self).__name__} state {key}"
+        if key == "epoch":
+            return check_count(value, name)
+        if value is None:
+            return None
+        return check_number(value, name)
 
     def get_config(self):
         return {}
@@ -172,6 +208,16 @@ class Cosine(Schedule):
     def state_dict(self):
         return {"epoch": self.epoch, "period": self.period}
 
+    def check_state_entry(self, key, value):
+        if key != "period":
+            return super().check_state_entry(key, value)
+        if value is None:
+            return None
+        period = check_count(value, "Cosine state period", low=1)
+        if self.t_max is not None and period != self.t_max:
+            raise ValueError(f"`Cosine state period` must equal t_max={self.t_max}, got {period!r}.")
+        return period
+
     def get_config(self):
         return {"t_max": self.t_max, "min_lr": self.min_lr}
 
@@ -258,6 +304,24 @@ class ReduceOnPlateau(Schedule):
             "cooldown_left": self.cooldown_left,
             "reductions": self.reductions,
         }
+
+    def check_state_entry(self, key, value):
+        name = f"ReduceOnPlateau state {key}"
+        if key == "scale":
+            # factor ** reductions: 1 at first, and it may underflow to 0 after very many reductions.
+            return check_number(value, name, low=0.0, high=1.0, high_open=False)
+        if key == "best":
+            # inf until a finite loss has been seen.
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value == math.inf:
+                return math.inf
+            return check_number(value, name)
+        if key == "wait":
+            return check_count(value, name, high=self.patience - 1)
+        if key == "cooldown_left":
+            return check_count(value, name, high=self.cooldown)
+        if key == "reductions":
+            return check_count(value, name)
+        return super().check_state_entry(key, value)
 
     def get_config(self):
         return {
