@@ -148,6 +148,15 @@ class Library:
         """How to make the library give ``dtype_name`` arrays, for the error when it does not."""
         return ""
 
+    # -- compiler ----------------------------------------------------------------------------------
+    #: The library's compiler, by name (None: the library has none), and whether ``compile="auto"`` uses it.
+    compiler = None
+    compile_by_default = False
+
+    def compile(self, step):
+        """``step`` compiled by the library's compiler (only called when :attr:`compiler` is set)."""
+        raise NotImplementedError(f"backend={self.name!r} has no compiler.")
+
 
 class NumPy(Library):
     name, package, install = "numpy", "numpy", "pip install numpy"
@@ -235,6 +244,13 @@ class Torch(Library):
     name, package, install = "torch", "torch", "pip install torch"
     is_namespace = staticmethod(array_api_compat.is_torch_namespace)
     is_array = staticmethod(array_api_compat.is_torch_array)
+
+    compiler = "torch.compile"  # slow to compile and not always faster: used only with compile=True
+
+    def compile(self, step):
+        import torch
+
+        return torch.compile(step, dynamic=False)
 
     def _import_namespace(self):
         return importlib.import_module("array_api_compat.torch")
@@ -328,6 +344,15 @@ class Jax(Library):
     writeable = False  # immutable arrays: updates are rebound, ``x.at[...]`` is not in the standard
     is_namespace = staticmethod(array_api_compat.is_jax_namespace)
     is_array = staticmethod(array_api_compat.is_jax_array)
+
+    compiler, compile_by_default = "jax.jit", True
+
+    def compile(self, step):
+        import jax
+
+        # The parameters and the optimizer state are donated: the step returns their successors, and
+        # XLA may write them into the old buffers, as the in-place update does on NumPy.
+        return jax.jit(step, donate_argnums=(0, 1))
 
     def _import_namespace(self):
         return importlib.import_module("jax.numpy")
@@ -690,6 +715,38 @@ class Backend:
         self._device_generator = None  # reseeded from the restored host state on first use
 
     # ----------------------------------------------------------------------------------------------
+    @property
+    def compiler(self):
+        """The name of the library's compiler (``"jax.jit"``, ``"torch.compile"``), or None."""
+        return self.library.compiler
+
+    def compile(self, step, when="auto"):
+        """``step`` compiled where the library has a compiler, and how it ran (for History and repr).
+
+        Parameters
+        ----------
+        step : callable
+            The pure training step (:func:`anyarray_nn.step.make_train_step`).
+        when : {"auto", True, False}
+            "auto" compiles where the library's compiler pays off by default (JAX); True compiles
+            wherever there is a compiler (torch too); False never.
+
+        Returns
+        -------
+        step : callable
+            Compiled, or ``step`` itself.
+        how : str
+            ``"jax.jit"``, ``"torch.compile"`` or why not (``"eager: numpy has no compiler"``).
+        """
+        lib = self.library
+        if when is False:
+            return step, "eager: compile=False"
+        if lib.compiler is None:
+            return step, f"eager: {self.name} has no compiler"
+        if when == "auto" and not lib.compile_by_default:
+            return step, f"eager: {lib.compiler} only with compile=True"
+        return lib.compile(step), lib.compiler
+
     def synchronize(self):
         """Wait until the device has finished queued work (before a clock is read)."""
         self.library.synchronize(self.device)

@@ -99,6 +99,9 @@ class History(Callback):
     best_epoch : int or None
         The best epoch, counted from 1: the one early stopping kept, else the one with the lowest
         validation loss (training loss without validation data).
+    compiled : str
+        How the training step ran in the last fit: ``"jax.jit"``, ``"torch.compile"`` or ``"eager: ..."``
+        with the reason (see ``Settings(compile=...)``).
     """
 
     KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "epoch_time", "learning_rate")
@@ -109,6 +112,7 @@ class History(Callback):
             setattr(self, key, [])
         self.stop_reason = ""
         self.best_epoch = None
+        self.compiled = ""
 
     @property
     def epochs(self):

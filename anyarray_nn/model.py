@@ -130,7 +130,8 @@ class Model:
         arch = "-".join(str(n) for n in [self.n_features] + [layer.n_out for layer in self.layers])
         return (
             f"Model({arch}, activations={[layer.activation.name for layer in self.layers]}, "
-            f"backend={b.name!r}, device={b.device_str!r}, dtype={b.dtype_name!r}, params={self.n_params}{note})"
+            f"backend={b.name!r}, device={b.device_str!r}, dtype={b.dtype_name!r}, params={self.n_params}, "
+            f"compiler={b.compiler!r}{note})"
         )
 
     # ----------------------------------------------------------------------------------------------

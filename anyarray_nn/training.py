@@ -167,9 +167,15 @@ class Settings:
         inside epochs that take more than two seconds).
     early_stopping : EarlyStopping, optional
         Stop when the monitored loss stops improving (and restore the best weights).
+    compile : {"auto", True, False}, default "auto"
+        Compile the training step with the backend's compiler: "auto" does where that is the
+        library's way (``jax.jit`` on JAX), True also where it is optional (``torch.compile`` on torch),
+        False never. The learning rate and dropout masks are inputs of the compiled step, so schedules
+        and dropout do not recompile it; the last, smaller batch of an epoch compiles once more. On a
+        library without a compiler it changes nothing. ``history.compiled`` says what ran.
     """
 
-    def __init__(self, epochs=100, batch_size=32, shuffle=True, verbose=1, early_stopping=None):
+    def __init__(self, epochs=100, batch_size=32, shuffle=True, verbose=1, early_stopping=None, compile="auto"):
         self.epochs = check_positive_int(epochs, "epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
         if not isinstance(shuffle, bool):
@@ -181,11 +187,14 @@ class Settings:
         if early_stopping is not None and not isinstance(early_stopping, EarlyStopping):
             raise TypeError(f"`early_stopping` must be None or an EarlyStopping, got {type(early_stopping).__name__}.")
         self.early_stopping = early_stopping
+        if compile not in ("auto", True, False) or isinstance(compile, int) and not isinstance(compile, bool):
+            raise ValueError(f"`compile` must be 'auto', True or False, got {compile!r}.")
+        self.compile = compile
 
     def __repr__(self):
         return (
             f"Settings(epochs={self.epochs}, batch_size={self.batch_size}, shuffle={self.shuffle}, "
-            f"verbose={self.verbose}, early_stopping={self.early_stopping!r})"
+            f"verbose={self.verbose}, early_stopping={self.early_stopping!r}, compile={self.compile!r})"
         )
 
 
@@ -341,6 +350,12 @@ def fit(
     current = {"step": 0}
     reduce_gradients = None if dist is None else dist.reducer(lambda: current["step"])
     step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
+    # Data-parallel steps call MPI inside: they stay eager.
+    run_step, history.compiled = backend.compile(step, settings.compile if dist is None else False)
+    compiled = run_step is not step
+    # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
+    # neither a schedule nor the count recompiles it; the host keeps its own count.
+    t_host = state.get("t") if isinstance(state, dict) else None
     classifier = is_classifier(layers, solver)
     output_activation = layers[-1].activation
     dropout = solver.regularization.dropout
@@ -356,6 +371,11 @@ def fit(
             dist.start_epoch(epoch)
         backend.start_epoch()
         lr = schedule.learning_rate(solver.learning_rate)
+        lr_in = lr
+        if compiled:
+            lr_in = xp.asarray(lr, dtype=backend.dtype, device=backend.device)
+            if isinstance(t_host, int):
+                state = {**state, "t": xp.asarray(t_host, dtype=xp.int64, device=backend.device)}
         order = backend.permutation(n) if settings.shuffle else None
         batch_losses, batch_predictions = [], []
         local = m if dist is None else dist.local_batch
@@ -373,7 +393,7 @@ def fit(
                     idx = order[start : start + rows]
                     Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
                 masks = network.dropout_masks(layers, rows, dropout, backend)
-                params, state, loss, predictions = step(params, state, Xb, Tb, masks, lr)
+                params, state, loss, predictions = run_step(params, state, Xb, Tb, masks, lr_in)
                 del Xb, Tb, masks
                 batch_losses.append(loss)
                 if classifier:
@@ -383,6 +403,9 @@ def fit(
 
         # Lazy libraries get their parameters and state computed now, so graphs do not grow over epochs.
         params, state = backend.materialize([params, state])
+        if isinstance(t_host, int):
+            t_host += n_batches
+            state = {**state, "t": t_host}
         model.set_parameters(params, check=False)
         model.optimizer_state_ = state
         checksum = sum(xp.sum(p) for p in params)
