@@ -317,6 +317,10 @@ class _BaseMLP(BaseEstimator):
         if isinstance(self.solver, str):
             solver = self.solver.lower()
             if solver not in ("sgd", "adam", "lbfgs"):
+                if solver not in optimizers.names():
+                    raise ValueError(
+                        f"`solver` must be 'lbfgs', 'sgd', 'adam' or one of {optimizers.names()}, got {self.solver!r}."
+                    )
                 optimizer = optimizers.get(solver)
         elif isinstance(self.solver, optimizers.Optimizer):
             optimizer = copy.deepcopy(self.solver)
@@ -1175,6 +1179,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         dtype=None,
     ):
         super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
             solver=solver,
             alpha=alpha,
