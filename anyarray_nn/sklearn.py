@@ -484,7 +484,8 @@ class _BaseMLP(BaseEstimator):
         backend = self.model_.backend
         if _is_sparse(X):
             return lambda rows: backend.asarray(rows.toarray())
-        return None if backend.owns(X) else backend.asarray
+        # Arrays already of the backend pass unchanged unless their dtype differs from the model's.
+        return backend.asarray
 
     def _output(self, X, logits=False):
         """The network output (or the output layer's Z) for validated ``X``, shape (n_samples, n_outputs)."""

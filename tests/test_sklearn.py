@@ -284,3 +284,72 @@ def test_arrays_of_another_backend_are_refused():
     clf = MLPClassifier(max_iter=2).fit(X, np.arange(20) % 2)
     with pytest.raises(ValueError, match="backend='torch'"):
         clf.predict(torch.asarray(X))
+
+
+# ------------------------------------------------------------------------------------------------------
+# scikit-learn's training, reproduced
+@pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
+def test_same_path_as_scikit_learn(solver):
+    # Same initialization, shuffling and updates: the weights agree to rounding after training.
+    X, y = load_digits(n_class=3, return_X_y=True)
+    X = X[:200] / 16.0
+    settings = dict(hidden_layer_sizes=(20,), solver=solver, random_state=1, max_iter=20)
+    ours = MLPClassifier(**settings).fit(X, y[:200])
+    theirs = SkMLPClassifier(**settings).fit(X, y[:200])
+    tol = 1e-10 if solver == "sgd" else 1e-3
+    np.testing.assert_allclose(ours.loss_, theirs.loss_, rtol=tol)
+    if solver == "sgd":
+        for a, b in zip(ours.coefs_ + ours.intercepts_, theirs.coefs_ + theirs.intercepts_):
+            np.testing.assert_allclose(a, b, atol=1e-10)
+        assert ours.n_iter_ == theirs.n_iter_ and ours.t_ == theirs.t_
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64, np.int64])
+def test_dtype_follows_the_input(dtype):
+    X = (np.random.default_rng(0).normal(size=(40, 3)) * 3).astype(dtype)
+    expected = np.float32 if dtype == np.float32 else np.float64
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3).fit(X, X[:, 0].astype(float))
+    assert reg.predict(X).dtype == expected and all(c.dtype == expected for c in reg.coefs_)
+    reg = MLPRegressor(hidden_layer_sizes=(4,), max_iter=3, dtype="float32").fit(X, X[:, 0].astype(float))
+    assert reg.predict(X).dtype == np.float32
+
+
+@pytest.mark.parametrize("kind", ["multiclass", "binary", "multilabel", "squared", "poisson"])
+def test_weighted_objective_gradient(kind):
+    # The estimators' objective (scikit-learn's losses, sample weights, the penalty) against central
+    # finite differences, in float64.
+    from anyarray_nn import network
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(7, 4))
+    y = {
+        "multiclass": rng.integers(0, 3, 7),
+        "binary": rng.integers(0, 2, 7),
+        "multilabel": rng.integers(0, 2, (7, 3)),
+        "squared": rng.normal(size=(7, 2)),
+        "poisson": rng.poisson(2.0, 7).astype(float),
+    }[kind]
+    est = (MLPRegressor(loss="poisson" if kind == "poisson" else "squared_error", hidden_layer_sizes=(5,),
+                        activation="tanh", max_iter=1, alpha=0.3)
+           if kind in ("squared", "poisson") else MLPClassifier(hidden_layer_sizes=(5,), activation="tanh",
+                                                              max_iter=1, alpha=0.3))
+    w = rng.uniform(0.5, 2.0, 7)
+    est.fit(X, y, sample_weight=w)
+    Y = est._encode_targets(y, False, True, None) if kind not in ("squared", "poisson") else (
+        y[:, None] if y.ndim == 1 else y)
+    T = np.concatenate([Y, (w * 7 / w.sum())[:, None]], axis=1)
+    params = [np.array(p, dtype=np.float64) for p in est.model_.parameters()]
+    scale = 0.3 / w.sum()
+    value, grads = est._objective(params, X, T, None, scale)
+    for p, g in zip(params, grads):
+        numeric = np.zeros_like(p)
+        for i in np.ndindex(p.shape):
+            old = p[i]
+            p[i] = old + 1e-6
+            up = float(est._objective(params, X, T, None, scale)[0])
+            p[i] = old - 1e-6
+            down = float(est._objective(params, X, T, None, scale)[0])
+            p[i] = old
+            numeric[i] = (up - down) / 2e-6
+        np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8)
+    assert network  # the objective is the library's network with scikit-learn's loss on top
