@@ -246,12 +246,30 @@ class Softmax(Activation):
         return xp.argmax(A, axis=1)
 
 
+class Exponential(Activation):
+    """``g(z) = exp(z)``; ``g'(z) = exp(z) = g(z)``. The output of a Poisson regression network (log link).
+
+    Paired with the ``poisson`` loss the output gradient is fused to ``(A - Y) / n`` (see
+    :mod:`anyarray_nn.losses`).
+    """
+
+    name = "exponential"
+    default_loss = "poisson"
+
+    def forward(self, Z, *, xp):
+        return xp.exp(Z)
+
+    def derivative(self, Z, A, *, xp):
+        return A
+
+
 SIGMOID = Sigmoid()
 
 REGISTRY = Registry(
-    "activation", Activation, aliases={"identity": "linear", "logistic": "sigmoid", "swish": "silu", "leakyrelu": "leaky_relu"}
+    "activation", Activation, aliases={"identity": "linear", "logistic": "sigmoid", "swish": "silu", "leakyrelu": "leaky_relu",
+             "exp": "exponential"}
 )
-for _cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, SiLU, Softmax):
+for _cls in (Linear, Sigmoid, Tanh, ReLU, LeakyReLU, ELU, Softplus, SiLU, Softmax, Exponential):
     REGISTRY.register(_cls)
 names = REGISTRY.names
 register = REGISTRY.register

@@ -12,6 +12,7 @@ mse                mean (A - Y)^2                         2 (A - Y) / (n k)
 rmse               sqrt(mse)                              (A - Y) / (n k rmse)
 binary_crossentropy -mean[Y log A + (1-Y) log(1-A)]       (A - Y) / (A (1 - A) n k)
 crossentropy       -(1/n) sum Y log A                     -Y / (A n)
+poisson            mean[A - Y log A + Y log Y - Y]         (1 - Y / A) / (n k)
 ================== ====================================== =============================================
 
 (n samples, k outputs.) Two pairings are *fused*: sigmoid + binary cross-entropy and softmax +
@@ -222,6 +223,46 @@ class CrossEntropy(Loss):
         return (A - Y) / _count(A, xp=xp, rows=True)
 
 
+def _y_log_y(Y, *, xp):
+    """``Y log Y`` with the limit 0 at ``Y = 0`` (the log of a 0 is never taken)."""
+    positive = Y > 0
+    safe = xp.where(positive, Y, xp.ones_like(Y))
+    return xp.where(positive, Y * xp.log(safe), xp.zeros_like(Y))
+
+
+class Poisson(Loss):
+    """Half the Poisson deviance, for counts or rates ``Y >= 0`` predicted by a positive output ``A``.
+
+    ``mean[Y log(Y / A) - Y + A]``: zero at ``A == Y``, so a perfect fit has no loss. Paired with the
+    exponential output (``A = exp(Z)``, the log link) the gradient is fused to ``(A - Y) / (n k)`` and
+    the value is computed from ``Z`` without taking the log of ``A``.
+    """
+
+    name = "poisson"
+    fused_activation = "exponential"
+
+    def encode_targets(self, y, n_outputs, name="y"):
+        """Values, one column per output; they must be >= 0."""
+        y = super().encode_targets(y, n_outputs, name)
+        if (y < 0).any():
+            raise ValueError(f"`{name}` for the Poisson loss must hold values >= 0, got a minimum of {y.min()!r}.")
+        return y
+
+    def value(self, A, Y, *, xp):
+        # The floor keeps log finite where an output underflowed to 0.
+        log_A = xp.log(xp.maximum(A, xp.full_like(A, 1e-300 if A.dtype == xp.float64 else 1e-37)))
+        return xp.mean(_y_log_y(Y, xp=xp) - Y * log_A - Y + A)
+
+    def gradient(self, A, Y, *, xp):
+        return (1.0 - Y / A) / math.prod(A.shape)
+
+    def value_from_logits(self, Z, Y, *, xp):
+        return xp.mean(_y_log_y(Y, xp=xp) - Y * Z - Y + xp.exp(Z))
+
+    def fused_gradient(self, A, Y, *, xp):
+        return (A - Y) / math.prod(A.shape)
+
+
 REGISTRY = Registry(
     "loss",
     Loss,
@@ -236,7 +277,7 @@ REGISTRY = Registry(
         "l2": "mse",
     },
 )
-for _cls in (MAE, MSE, RMSE, BinaryCrossEntropy, CrossEntropy):
+for _cls in (MAE, MSE, RMSE, BinaryCrossEntropy, CrossEntropy, Poisson):
     REGISTRY.register(_cls)
 names = REGISTRY.names
 register = REGISTRY.register

@@ -37,9 +37,17 @@ try:
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
-    from sklearn.utils import check_random_state
-    from sklearn.utils.multiclass import check_classification_targets
-    from sklearn.utils.validation import check_array, check_is_fitted, column_or_1d, validate_data
+    from sklearn.preprocessing import LabelBinarizer
+    from sklearn.utils import check_random_state, gen_batches, shuffle
+    from sklearn.utils.metaestimators import available_if
+    from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
+    from sklearn.utils.validation import (
+        _check_sample_weight,
+        check_array,
+        check_is_fitted,
+        column_or_1d,
+        validate_data,
+    )
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
         "anyarray_nn.sklearn needs scikit-learn, which is not installed: "
@@ -49,12 +57,11 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 import array_api_compat
 import numpy as np
 
-from . import activations, export, optimizers, schedules
+from . import activations, export, lbfgs, losses, network, optimizers, schedules
 from .backend import Backend, to_numpy
 from .layers import Layer
 from .model import Model
 from .regularization import Regularization
-from .training import EarlyStopping, Settings, Solver
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -94,56 +101,160 @@ def _import_model(spec):
     return Model.from_state(spec["header"], spec["arrays"], backend=spec["backend"], device=spec["device"])
 
 
+_STOCHASTIC = ("sgd", "adam")
+# scikit-learn's names of the output activations.
+_SKLEARN_ACTIVATION = {"sigmoid": "logistic", "softmax": "softmax", "linear": "identity", "exponential": "exp"}
+_DIVERGED = (
+    "Solver produced non-finite parameter weights. The input data may contain large values and need to be "
+    "preprocessed."
+)
+
+
+class _ScikitLearnLoss(losses.Loss):
+    """scikit-learn's MLP objective on top of a library loss: summed over the outputs, weighted by sample.
+
+    scikit-learn's losses are means over the samples of a sum over the outputs (half of it for the
+    squared error), where this library's are means over every entry; ``factor`` converts. With sample
+    weights the targets arrive as ``[Y | v]``, one extra column of weights normalized so that they add
+    up to the number of rows, and the value is the weighted mean of the per-sample values (``rows``).
+    Without the extra column the library loss does the work as it is.
+    """
+
+    def __init__(self, inner, factor, rows):
+        self.inner, self.factor, self.rows = inner, float(factor), rows
+        self.name = inner.name
+        self.classification = inner.classification
+
+    def forward(self, Z, A, T, activation, *, xp):
+        k = A.shape[1]
+        if T.shape[1] == k:
+            return self.factor * self.inner.forward(Z, A, T, activation, xp=xp)
+        return xp.sum(T[:, k] * self.rows(Z, A, T[:, :k], xp=xp)) / Z.shape[0]
+
+    def backward(self, Z, A, T, activation, *, xp):
+        k = A.shape[1]
+        if T.shape[1] == k:
+            return self.factor * self.inner.backward(Z, A, T, activation, xp=xp)
+        return (self.factor * self.inner.backward(Z, A, T[:, :k], activation, xp=xp)) * T[:, k:]
+
+
+def _rows_squared(Z, A, Y, *, xp):
+    D = A - Y
+    return 0.5 * xp.sum(D * D, axis=1)
+
+
+def _rows_binary(Z, A, Y, *, xp):
+    return xp.sum(xp.maximum(Z, xp.zeros_like(Z)) - Z * Y + xp.log1p(xp.exp(-xp.abs(Z))), axis=1)
+
+
+def _rows_crossentropy(Z, A, Y, *, xp):
+    S = Z - xp.max(Z, axis=1, keepdims=True)
+    return -xp.sum(Y * (S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))), axis=1)
+
+
+def _rows_poisson(Z, A, Y, *, xp):
+    positive = Y > 0
+    y_log_y = xp.where(positive, Y * xp.log(xp.where(positive, Y, xp.ones_like(Y))), xp.zeros_like(Y))
+    return xp.sum(y_log_y - Y * Z - Y + xp.exp(Z), axis=1)
+
+
+def _objective_loss(output_activation, k):
+    """scikit-learn's loss for an output layer with ``output_activation`` and ``k`` units."""
+    if output_activation == "softmax":
+        return _ScikitLearnLoss(losses.get("crossentropy"), 1.0, _rows_crossentropy)
+    if output_activation == "sigmoid":
+        return _ScikitLearnLoss(losses.get("binary_crossentropy"), k, _rows_binary)
+    if output_activation == "exponential":
+        return _ScikitLearnLoss(losses.get("poisson"), k, _rows_poisson)
+    return _ScikitLearnLoss(losses.get("mse"), 0.5 * k, _rows_squared)
+
+
+def _map_arrays(tree, func):
+    """``func`` applied to every array inside nested dicts / lists (an optimizer state)."""
+    if isinstance(tree, dict):
+        return {k: _map_arrays(v, func) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_map_arrays(v, func) for v in tree]
+    if hasattr(tree, "shape") and hasattr(tree, "dtype"):
+        return func(tree)
+    return tree
+
+
+def _is_stochastic(estimator):
+    """partial_fit exists for the mini-batch solvers only, as in scikit-learn."""
+    if isinstance(estimator.solver, str) and estimator.solver.lower() == "lbfgs":
+        raise AttributeError(
+            f"partial_fit is only available for stochastic optimizers. {estimator.solver} is not stochastic."
+        )
+    return True
+
+
 class _BaseMLP(BaseEstimator):
-    """What the classifier and the regressor share: parameters, validation, the training loop."""
+    """What the classifier and the regressor share: parameters, validation, the training loops."""
 
     def __init__(
         self,
         hidden_layer_sizes=(100,),
         activation="relu",
         *,
-        init=None,
-        init_distribution="normal",
         solver="adam",
         alpha=0.0001,
-        penalty="l2",
-        l1_ratio=0.5,
-        dropout=0.0,
         batch_size="auto",
         learning_rate="constant",
         learning_rate_init=0.001,
+        power_t=0.5,
         max_iter=200,
         shuffle=True,
         random_state=None,
         tol=1e-4,
-        verbose=0,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
         early_stopping=False,
         validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
         n_iter_no_change=10,
+        max_fun=15000,
+        init=None,
+        init_distribution="uniform",
+        penalty="l2",
+        l1_ratio=0.5,
+        dropout=0.0,
         backend="numpy",
         device=None,
-        dtype="float32",
+        dtype=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
-        self.init = init
-        self.init_distribution = init_distribution
         self.solver = solver
         self.alpha = alpha
-        self.penalty = penalty
-        self.l1_ratio = l1_ratio
-        self.dropout = dropout
         self.batch_size = batch_size
         self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
         self.max_iter = max_iter
         self.shuffle = shuffle
         self.random_state = random_state
         self.tol = tol
         self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+        self.init = init
+        self.init_distribution = init_distribution
+        self.penalty = penalty
+        self.l1_ratio = l1_ratio
+        self.dropout = dropout
         self.backend = backend
         self.device = device
         self.dtype = dtype
@@ -154,22 +265,35 @@ class _BaseMLP(BaseEstimator):
         state = dict(super().__getstate__())
         if isinstance(state.get("model_"), Model):
             state["model_"] = _export_model(state["model_"])
+            if state.get("_optimizer_state") is not None:
+                state["_optimizer_state"] = _map_arrays(state["_optimizer_state"], to_numpy)
         return state
 
     def __setstate__(self, state):
         state = dict(state)
         if isinstance(state.get("model_"), dict):
             state["model_"] = _import_model(state["model_"])
+            if state.get("_optimizer_state") is not None:
+                backend = state["model_"].backend
+                state["_optimizer_state"] = _map_arrays(state["_optimizer_state"], backend.asarray)
         super().__setstate__(state)
-        if getattr(self, "model_", None) is not None and getattr(self, "_solver", None) is not None:
-            # The same Solver object is what lets partial_fit continue the optimizer state.
-            self.model_.solver_ = self._solver
+
+    # ----------------------------------------------------------------------------------------------
+    # fitted attributes in scikit-learn's layout
+    @property
+    def coefs_(self):
+        """Weight matrices, ``coefs_[i]`` of shape (n_in, n_out) of layer i, as NumPy arrays."""
+        return [to_numpy(layer.W) for layer in self.model_.layers]
+
+    @property
+    def intercepts_(self):
+        """Bias vectors, ``intercepts_[i]`` of shape (n_out,) of layer i, as NumPy arrays."""
+        return [to_numpy(layer.b) for layer in self.model_.layers]
 
     # ----------------------------------------------------------------------------------------------
     # parameters
     def _check_params(self):
         """Validate the constructor parameters; returns the values training needs."""
-        name = type(self).__name__
         hidden = self.hidden_layer_sizes
         if _is_int(hidden):
             hidden = (hidden,)
@@ -183,47 +307,65 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"`hidden_layer_sizes` must hold positive integers, got {self.hidden_layer_sizes!r}.")
         hidden = tuple(int(h) for h in hidden)
 
-        activation = activations.get(self.activation) if isinstance(self.activation, str) else self.activation
-        if not isinstance(self.activation, str) or activation.name == "softmax":
-            choices = [n for n in activations.names() if n != "softmax"] + ["identity", "logistic"]
-            raise ValueError(f"`activation` must be one of {sorted(choices)}, got {self.activation!r}.")
+        activation = activations.get(self.activation) if isinstance(self.activation, str) else None
+        if activation is None or activation.name in ("softmax", "exponential"):
+            choices = [n for n in activations.names() if n not in ("softmax", "exponential")]
+            raise ValueError(f"`activation` must be one of {sorted(choices + ['identity', 'logistic'])}, got "
+                             f"{self.activation!r}.")
 
+        solver, optimizer = None, None
         if isinstance(self.solver, str):
-            key = self.solver.lower()
-            if key == "lbfgs":
-                raise ValueError(
-                    f"{name} trains with mini-batch optimizers only; `solver='lbfgs'` is not supported. "
-                    f"Use one of {optimizers.names()}."
-                )
-            optimizer = optimizers.get(key)
+            solver = self.solver.lower()
+            if solver not in ("sgd", "adam", "lbfgs"):
+                if solver not in optimizers.names():
+                    raise ValueError(
+                        f"`solver` must be 'lbfgs', 'sgd', 'adam' or one of {optimizers.names()}, got {self.solver!r}."
+                    )
+                optimizer = optimizers.get(solver)
         elif isinstance(self.solver, optimizers.Optimizer):
             optimizer = copy.deepcopy(self.solver)
         else:
             raise TypeError(
-                f"`solver` must be a name in {optimizers.names()} or an anyarray_nn Optimizer, got {self.solver!r}."
+                f"`solver` must be 'lbfgs', a name in {optimizers.names()} or an anyarray_nn Optimizer, got "
+                f"{self.solver!r}."
+            )
+        if solver == "sgd":
+            if not _is_real(self.momentum) or not 0.0 <= self.momentum <= 1.0:
+                raise ValueError(f"`momentum` must be a float in [0, 1], got {self.momentum!r}.")
+            if self.momentum == 0.0:
+                optimizer = optimizers.get("sgd")
+            elif self.nesterovs_momentum:
+                optimizer = optimizers.get("nesterov", momentum=min(float(self.momentum), 1.0 - 1e-12))
+            else:
+                optimizer = optimizers.get("momentum", momentum=min(float(self.momentum), 1.0 - 1e-12))
+        elif solver == "adam":
+            optimizer = optimizers.get(
+                "adam", beta_1=float(self.beta_1), beta_2=float(self.beta_2), epsilon=float(self.epsilon)
             )
 
         if not _is_real(self.tol) or self.tol < 0:
             raise ValueError(f"`tol` must be a float >= 0, got {self.tol!r}.")
-        # learning_rate: scikit-learn's schedule names, this library's schedules, or the step size itself.
-        schedule, lr, lr_name = None, self.learning_rate_init, "learning_rate_init"
+        # learning_rate: scikit-learn's names, this library's schedules, or the step size itself.
+        schedule, lr, lr_name, rule = None, self.learning_rate_init, "learning_rate_init", "constant"
         if isinstance(self.learning_rate, str):
-            if self.learning_rate == "adaptive":
-                schedule = schedules.get("plateau", factor=0.2, patience=2, min_delta=float(self.tol))
-            elif self.learning_rate != "constant":
-                if self.learning_rate not in schedules.names():
-                    raise ValueError(
-                        f"`learning_rate` must be a positive float (the step size), 'adaptive' or one of "
-                        f"{schedules.names()}, got {self.learning_rate!r}."
-                    )
-                schedule = schedules.get(self.learning_rate)
+            if self.learning_rate in ("constant", "invscaling", "adaptive"):
+                rule = self.learning_rate
+            elif self.learning_rate in schedules.names():
+                schedule, rule = schedules.get(self.learning_rate), "schedule"
+            else:
+                raise ValueError(
+                    f"`learning_rate` must be 'constant', 'invscaling', 'adaptive', one of {schedules.names()}, a "
+                    f"Schedule or a positive float (the step size), got {self.learning_rate!r}."
+                )
         elif isinstance(self.learning_rate, schedules.Schedule):
             # A copy: training advances a schedule, and fit must not change the estimator's parameters.
-            schedule = copy.deepcopy(self.learning_rate)
+            schedule, rule = copy.deepcopy(self.learning_rate), "schedule"
         else:
             lr, lr_name = self.learning_rate, "learning_rate"
         if not _is_real(lr) or lr <= 0:
             raise ValueError(f"`{lr_name}` must be a positive float, got {lr!r}.")
+        if not _is_real(self.power_t) or self.power_t < 0:
+            raise ValueError(f"`power_t` must be a float >= 0, got {self.power_t!r}.")
 
         penalty = "none" if self.penalty is None else self.penalty
         if penalty not in _PENALTIES:
@@ -234,31 +376,40 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"`l1_ratio` must be a float in [0, 1], got {self.l1_ratio!r}.")
         if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"`dropout` must be a float in [0, 1), got {self.dropout!r}.")
+        if solver == "lbfgs" and self.dropout > 0:
+            raise ValueError("`dropout` needs a stochastic solver; solver='lbfgs' minimizes a fixed function.")
         if not (self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1)):
             raise ValueError(f"`batch_size` must be 'auto' or a positive integer, got {self.batch_size!r}.")
         if not _is_int(self.max_iter) or self.max_iter < 1:
-            raise ValueError(f"`max_iter` must be a positive integer (the number of epochs), got {self.max_iter!r}.")
-        if not _is_int(self.n_iter_no_change) or self.n_iter_no_change < 1:
-            raise ValueError(f"`n_iter_no_change` must be a positive integer, got {self.n_iter_no_change!r}.")
-        for flag in ("shuffle", "early_stopping"):
+            raise ValueError(f"`max_iter` must be a positive integer, got {self.max_iter!r}.")
+        if not _is_int(self.max_fun) or self.max_fun < 1:
+            raise ValueError(f"`max_fun` must be a positive integer, got {self.max_fun!r}.")
+        n_iter_no_change = self.n_iter_no_change
+        if not (_is_int(n_iter_no_change) or n_iter_no_change == math.inf) or n_iter_no_change < 1:
+            raise ValueError(f"`n_iter_no_change` must be a positive integer or inf, got {n_iter_no_change!r}.")
+        for flag in ("shuffle", "early_stopping", "warm_start", "nesterovs_momentum"):
             if not isinstance(getattr(self, flag), (bool, np.bool_)):
                 raise TypeError(f"`{flag}` must be True or False, got {getattr(self, flag)!r}.")
         fraction = self.validation_fraction
         if self.early_stopping and (not _is_real(fraction) or not 0.0 < fraction < 1.0):
             raise ValueError(f"`validation_fraction` must be a float in (0, 1), got {self.validation_fraction!r}.")
         if not (_is_int(self.verbose) or isinstance(self.verbose, (bool, np.bool_))) or self.verbose < 0:
-            raise ValueError(f"`verbose` must be an integer >= 0, got {self.verbose!r}.")
+            raise ValueError(f"`verbose` must be an integer >= 0 or a bool, got {self.verbose!r}.")
+        if self.dtype is not None and str(self.dtype) not in ("float32", "float64"):
+            raise ValueError(f"`dtype` must be None (follow the input), 'float32' or 'float64', got {self.dtype!r}.")
         return {
             "hidden": hidden,
             "activation": activation.name,
+            "solver": solver or optimizer.name,
             "optimizer": optimizer,
             "learning_rate": float(lr),
+            "rule": rule,
             "schedule": schedule,
-            "penalty": penalty,
+            "penalty": Regularization(penalty, lam=1.0, r=float(self.l1_ratio)),
         }
 
-    def _new_backend(self):
-        return Backend(self.backend, device=self.device, dtype=self.dtype)
+    def _new_backend(self, dtype):
+        return Backend(self.backend, device=self.device, dtype=dtype)
 
     # ----------------------------------------------------------------------------------------------
     # input validation
@@ -292,12 +443,12 @@ class _BaseMLP(BaseEstimator):
                 f"features as input."
             )
 
-    def _validate_fit(self, X, y, backend, reset):
-        """``(X, y)``: X validated (arrays of the backend stay on their device), y as NumPy."""
+    def _validate_fit(self, X, y, reset):
+        """``(X, y)``: X validated (arrays of the backend stay on their device, sparse X stays sparse), y as NumPy."""
         if y is None:
             raise ValueError(f"{type(self).__name__} requires y to be passed, but the target y is None.")
         if _foreign_array(X):
-            self._check_foreign(X, backend)
+            self._check_foreign(X, Backend(self.backend, device=self.device))
             self._check_device_X(X, reset)
             y = to_numpy(y) if array_api_compat.is_array_api_obj(y) else y
             y = self._check_y(y)
@@ -308,7 +459,13 @@ class _BaseMLP(BaseEstimator):
             return X, y
         if _foreign_array(y):
             y = to_numpy(y)
-        return validate_data(self, X, y, reset=reset, dtype=[np.float64, np.float32], **self._y_validation)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"],
+            multi_output=True, y_numeric=not isinstance(self, ClassifierMixin),
+        )
+        if _is_sparse(X):
+            X = X.tocsr()
+        return X, self._check_y(y)
 
     def _validate_predict(self, X):
         """``(X, on_device)`` for prediction: device arrays of the model's library stay where they are."""
@@ -317,16 +474,28 @@ class _BaseMLP(BaseEstimator):
             self._check_foreign(X, self.model_.backend)
             self._check_device_X(X, reset=False)
             return X, True
-        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        X = validate_data(self, X, reset=False, dtype=[np.float64, np.float32], accept_sparse=["csr", "csc"])
+        if _is_sparse(X):
+            X = X.tocsr()
         return X, False
 
-    def _output(self, X):
-        """The network output for validated ``X``: a backend array of shape (n_samples, n_outputs)."""
-        return self.model_.predict_proba(X)
+    def _move(self, X):
+        """How rows of ``X`` reach the model's device: sparse rows are made dense one chunk at a time."""
+        backend = self.model_.backend
+        if _is_sparse(X):
+            return lambda rows: backend.asarray(rows.toarray())
+        # Arrays already of the backend pass unchanged unless their dtype differs from the model's.
+        return backend.asarray
+
+    def _output(self, X, logits=False):
+        """The network output (or the output layer's Z) for validated ``X``, shape (n_samples, n_outputs)."""
+        model = self.model_
+        return network.output(
+            model.layers, model.parameters(), X, xp=model.xp, move=self._move(X), logits=logits
+        )
 
     def _logits(self, X):
-        """Pre-activation of the output layer, shape (n_samples, n_outputs), chunked like prediction."""
-        return self.model_.decision_function(X)
+        return self._output(X, logits=True)
 
     def _trace_network(self, path, dtype):
         """For ``export_onnx``: the checked path and dtype, the graph's input ``X`` and network output ``A``."""
@@ -340,121 +509,354 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------------------------------------
     # training
-    def fit(self, X, y):
-        """Train a new network on ``(X, y)``.
+    def fit(self, X, y, sample_weight=None):
+        """Train the network on ``(X, y)`` (continuing from the current weights with ``warm_start``).
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-            NumPy arrays, lists, DataFrames, or arrays of the estimator's backend.
+        X : array-like or sparse matrix, shape (n_samples, n_features)
+            NumPy arrays, lists, DataFrames, SciPy sparse matrices (made dense one batch at a time), or
+            arrays of the estimator's backend.
         y : array-like, shape (n_samples,) or (n_samples, n_outputs)
-            Class labels (classifier) or target values (regressor).
+            Class labels or a label indicator matrix (classifier), target values (regressor).
+        sample_weight : array-like, shape (n_samples,), optional
+            Weight of each sample in the loss (and in the validation score with ``early_stopping``).
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False)
 
-    def _fit(self, X, y, incremental, classes=None):
-        first = not (incremental and hasattr(self, "model_"))
-        params = self._check_params() if first else None
-        backend = self._new_backend() if first else self.model_.backend
-        X, y = self._validate_fit(X, y, backend, reset=first)
-        targets = self._encode_targets(y, first, classes)
-        n = X.shape[0]
-
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+        params = self._check_params()
+        if incremental and self.early_stopping:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        X, y = self._validate_fit(X, y, reset=first)
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(to_numpy(sample_weight) if _foreign_array(sample_weight)
+                                                 else sample_weight, np.empty((X.shape[0], 0)), dtype=np.float64)
+        Y = self._encode_targets(y, first, incremental, classes)
+        self._random_state = check_random_state(self.random_state)
         if first:
-            size = min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
-            seed = int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-            self._batch_size, self._seed = size, seed
-            self.model_ = self._build_model(params, seed)
-            # scikit-learn scales the penalty by the batch: alpha / (2 m) * sum W**2 on each batch's mean loss.
-            reg = Regularization(
-                params["penalty"], lam=float(self.alpha) / size, r=float(self.l1_ratio), dropout=float(self.dropout)
-            )
-            self._solver = Solver(
-                optimizer=params["optimizer"],
-                learning_rate=params["learning_rate"],
-                regularization=reg,
-                schedule=params["schedule"],
-            )
-            self.n_iter_ = 0
-            self.loss_curve_ = []
-            self.validation_loss_curve_ = None
-            self.best_loss_ = None
-            self.best_validation_loss_ = None
-
-        model = self.model_
-        # Data moves to the model's device and dtype once per fit.
-        X = model.backend.asarray(X)
-        if incremental:
-            settings = Settings(epochs=1, batch_size=min(self._batch_size, n), shuffle=bool(self.shuffle), verbose=0)
-            history = model.fit(X, targets, solver=self._solver, settings=settings)
-            self.loss_curve_ += history.loss
-            self.n_iter_ += history.epochs
-            self.best_loss_ = min(self.loss_curve_)
-            return self
-
-        validation_data = None
-        patience, min_delta = self.n_iter_no_change, float(self.tol)
-        if self.early_stopping:
-            X, targets, validation_data = self._split_validation(X, targets)
-            stopper = EarlyStopping(patience=patience, min_delta=min_delta, restore_best_weights=True)
+            self._initialize(X, Y, params)
+        elif Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"`y` has {Y.shape[1]} output(s), but the network was built for {self.n_outputs_}.")
+        self._params = params
+        if params["solver"] == "lbfgs":
+            self._fit_lbfgs(X, Y, sample_weight)
         else:
-            # scikit-learn's rule without a validation set: stop when the training loss stalls.
-            stopper = EarlyStopping(patience=patience, min_delta=min_delta, restore_best_weights=False, monitor="loss")
-        settings = Settings(
-            epochs=self.max_iter,
-            batch_size=min(self._batch_size, X.shape[0]),
-            shuffle=bool(self.shuffle),
-            verbose=min(int(self.verbose), 2),
-            early_stopping=stopper,
-        )
-        history = model.fit(X, targets, solver=self._solver, settings=settings, validation_data=validation_data)
-        self.loss_curve_ = list(history.loss)
-        self.n_iter_ = history.epochs
-        self.best_loss_ = min(history.loss)
+            self._fit_stochastic(X, y, Y, sample_weight, incremental, params)
+        xp = self.model_.xp
+        total = sum(xp.sum(p) for p in self.model_.parameters())
+        if not math.isfinite(float(to_numpy(total))):
+            raise ValueError(_DIVERGED)
+        return self
+
+    def _initialize(self, X, Y, params):
+        """A new network for ``X`` and the encoded targets ``Y``, initialized as scikit-learn does."""
+        dtype = self.dtype
+        if dtype is None:
+            dtype = "float32" if str(getattr(X, "dtype", "")).endswith("float32") else "float64"
+        self._dtype = str(dtype)
+        self.n_outputs_ = Y.shape[1]
+        self.n_layers_ = len(params["hidden"]) + 2
+        out_activation = self._output_activation()
+        self.out_activation_ = _SKLEARN_ACTIVATION[out_activation]
+        sizes = [self.n_features_in_, *params["hidden"], self.n_outputs_]
+        acts = [params["activation"]] * len(params["hidden"]) + [out_activation]
+        init = self.init if self.init is not None else "xavier"
+        layers = [
+            Layer(a, b, act, init=init, distribution=self.init_distribution)
+            for a, b, act in zip(sizes[:-1], sizes[1:], acts)
+        ]
+        rs = self._random_state
+        seed = int(self.random_state) % 2**31 if _is_int(self.random_state) else int(rs.randint(0, 2**31 - 1))
+        self.model_ = Model(layers, backend=self.backend, device=self.device, dtype=self._dtype, seed=seed)
+        if self.init is None:
+            # scikit-learn's Glorot-uniform initialization of weights and biases, drawn in the same order
+            # from the same generator, in float64 and then cast.
+            factor = 2.0 if params["activation"] == "sigmoid" else 6.0
+            weights = []
+            for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
+                bound = math.sqrt(factor / (fan_in + fan_out))
+                weights.append(rs.uniform(-bound, bound, (fan_in, fan_out)))
+                weights.append(rs.uniform(-bound, bound, fan_out))
+            self.model_.set_parameters(weights)
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.loss_curve_ = []
+        self._no_improvement_count = 0
+        self._optimizer_state = None
         if self.early_stopping:
-            self.validation_loss_curve_ = list(history.val_loss)
-            self.best_validation_loss_ = min(history.val_loss)
-        if history.epochs == self.max_iter and math.isfinite(history.loss[-1]):
+            self.validation_scores_ = []
+            self.best_validation_score_ = -np.inf
+            self.best_loss_ = None
+        else:
+            self.best_loss_ = np.inf
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+
+    def _objective(self, params, Xb, Tb, masks, penalty_scale):
+        """Loss and gradients ``[grad_W_1, grad_b_1, ...]`` of one batch, the penalty included.
+
+        ``penalty_scale`` is ``alpha`` over the batch's number (or weight) of samples, as in scikit-learn.
+        """
+        model = self.model_
+        xp, layers = model.xp, model.layers
+        cache = network.forward(layers, params, Xb, masks, xp=xp)
+        value, grads_W, grads_b = network.backward(layers, params, cache, Tb, self._loss, _NO_PENALTY, xp=xp)
+        del cache
+        penalty = self._params["penalty"]
+        if self.alpha > 0 and penalty.active:
+            Ws = params[0::2]
+            value = value + penalty_scale * penalty.penalty(Ws, xp=xp)
+            grads_W = [g + penalty_scale * penalty.gradient(W, xp=xp) for g, W in zip(grads_W, Ws)]
+        return value, [g for pair in zip(grads_W, grads_b) for g in pair]
+
+    def _device_data(self, X, Y, sample_weight):
+        """X (dense on the device, or sparse on the host), the targets and the weights on the device."""
+        backend = self.model_.backend
+        X = X if _is_sparse(X) else backend.asarray(X)
+        T = backend.asarray(Y)
+        w = None if sample_weight is None else backend.asarray(sample_weight)
+        return X, T, w
+
+    def _rows(self, X, idx_host, idx_device):
+        """Rows of X: a device take, or sparse rows made dense and moved."""
+        if _is_sparse(X):
+            return self.model_.backend.asarray(X[idx_host].toarray())
+        return self.model_.xp.take(X, idx_device, axis=0)
+
+    def _batch_targets(self, T, w, idx_device):
+        """The targets of a batch, with the normalized weight column when there are sample weights."""
+        xp = self.model_.xp
+        Tb = xp.take(T, idx_device, axis=0)
+        if w is None:
+            return Tb, None
+        wb = xp.take(w, idx_device, axis=0)
+        total = xp.sum(wb)
+        v = wb * (float(wb.shape[0]) / total)
+        return xp.concat([Tb, v[:, None]], axis=1), total
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        model = self.model_
+        xp, backend = model.xp, model.backend
+        X, T, w = self._device_data(X, Y, sample_weight)
+        n = X.shape[0]
+        self._loss = _objective_loss(model.layers[-1].activation.name, self.n_outputs_)
+        sw_sum = float(n) if sample_weight is None else float(np.sum(sample_weight))
+        size = network.PREDICT_BATCH_SIZE
+        chunks = []
+        for start in range(0, n, size):
+            stop = min(start + size, n)
+            idx = backend.index_array(np.arange(start, stop))
+            Tc = xp.take(T, idx, axis=0)
+            if w is not None:
+                # Weights scaled so that the chunks' contributions add up to the weighted mean.
+                Tc = xp.concat([Tc, (xp.take(w, idx, axis=0) * (float(n) / sw_sum))[:, None]], axis=1)
+            chunks.append((start, stop, idx, Tc))
+
+        def fun_and_grad(params):
+            value, grads = None, None
+            for start, stop, idx, Tc in chunks:
+                Xc = self._rows(X, np.arange(start, stop), idx) if _is_sparse(X) else X[start:stop, :]
+                v, g = self._objective(params, Xc, Tc, None, 0.0)
+                share = (stop - start) / n
+                value = v * share if value is None else value + v * share
+                grads = [gi * share for gi in g] if grads is None else [a + gi * share for a, gi in zip(grads, g)]
+            penalty = self._params["penalty"]
+            if self.alpha > 0 and penalty.active:
+                scale = float(self.alpha) / sw_sum
+                Ws = params[0::2]
+                value = value + scale * penalty.penalty(Ws, xp=xp)
+                for i, W in enumerate(Ws):
+                    grads[2 * i] = grads[2 * i] + scale * penalty.gradient(W, xp=xp)
+            return value, grads
+
+        curve = []
+
+        def record(n_iter, value):
+            curve.append(value)
+            if self.verbose:
+                print(f"Iteration {n_iter}, loss = {value:.8f}")
+
+        result = lbfgs.minimize(
+            fun_and_grad,
+            model.parameters(),
+            xp=xp,
+            max_iter=self.max_iter,
+            max_fun=self.max_fun,
+            tol=float(self.tol),
+            callback=record,
+        )
+        model.set_parameters(result.x, check=False)
+        self.n_iter_ = result.n_iter
+        self.loss_ = result.fun
+        self.loss_curve_ = list(getattr(self, "loss_curve_", None) or []) + curve
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else result.fun
+        if not result.converged and math.isfinite(result.fun):
             warnings.warn(
-                f"Stochastic optimizer: maximum iterations ({self.max_iter}) reached and the optimization "
-                f"hasn't converged yet.",
+                f"lbfgs failed to converge after {result.n_iter} iteration(s): {result.message}. Increase the "
+                f"number of iterations (max_iter) or scale the data.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
-        return self
 
-    def _split_validation(self, X, targets):
-        """Hold out ``validation_fraction`` of the samples (stratified for classifiers) on the device."""
-        n = X.shape[0]
-        stratify = targets if isinstance(self, ClassifierMixin) else None
-        train, val = train_test_split(
-            np.arange(n), test_size=self.validation_fraction, random_state=self._seed, stratify=stratify
-        )
-        if val.shape[0] < 2:
-            raise ValueError(
-                f"The validation set is too small ({val.shape[0]} sample(s) of {n}); increase "
-                f"`validation_fraction` or the number of samples."
+    def _fit_stochastic(self, X, y, Y, sample_weight, incremental, params):
+        model = self.model_
+        xp, backend = model.xp, model.backend
+        optimizer = params["optimizer"]
+        self._loss = _objective_loss(model.layers[-1].activation.name, self.n_outputs_)
+        if not incremental or self._optimizer_state is None:
+            weights = [xp.asarray(p, copy=True) for p in model.parameters()]
+            model.set_parameters(weights, check=False)
+            self._optimizer_state = optimizer.init_state(weights, xp=xp)
+            self._learning_rate = params["learning_rate"]
+            self._schedule = params["schedule"]
+            if self._schedule is not None:
+                self._schedule.begin(self.max_iter)
+        early_stopping = self.early_stopping
+        n_total = X.shape[0]
+        val = None
+        if early_stopping:
+            # As scikit-learn: stratified on the binarized labels, for a single output column only.
+            stratify = Y.astype(bool) if isinstance(self, ClassifierMixin) and self.n_outputs_ == 1 else None
+            train, val_idx = train_test_split(
+                np.arange(n_total), random_state=self._random_state, test_size=self.validation_fraction,
+                stratify=stratify,
             )
-        xp, backend = self.model_.xp, self.model_.backend
-        X_train = xp.take(X, backend.index_array(np.sort(train)), axis=0)
-        X_val = xp.take(X, backend.index_array(np.sort(val)), axis=0)
-        return X_train, targets[np.sort(train)], (X_val, targets[np.sort(val)])
+            if val_idx.shape[0] < 2:
+                raise ValueError(
+                    "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+                )
+            X_all = X
+            X = X_all[train] if _is_sparse(X_all) else self._take_host_or_device(X_all, train)
+            X_val = X_all[val_idx] if _is_sparse(X_all) else self._take_host_or_device(X_all, val_idx)
+            y_val = y[val_idx]
+            w_val = None if sample_weight is None else sample_weight[val_idx]
+            Y = Y[train]
+            sample_weight = None if sample_weight is None else sample_weight[train]
+            val = (X_val, y_val, w_val)
+        X, T, w = self._device_data(X, Y, sample_weight)
+        n = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n)
+        else:
+            if self.batch_size > n:
+                warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
+            batch_size = int(np.clip(self.batch_size, 1, n))
+        rule = params["rule"]
+        is_sgd = params["solver"] == "sgd"
+        dropout = float(self.dropout)
+        sample_idx = np.arange(n)
+        state = self._optimizer_state
+        weights = model.parameters()
+        if early_stopping:
+            self._best_parameters = [xp.asarray(p, copy=True) for p in weights]
+        self.n_iter_ = 0
+        for _ in range(self.max_iter):
+            if self.shuffle:
+                sample_idx = shuffle(sample_idx, random_state=self._random_state)
+            order = backend.index_array(sample_idx)
+            if self._schedule is not None:
+                self._learning_rate = self._schedule.learning_rate(params["learning_rate"])
+            lr = self._learning_rate
+            accumulated = None
+            for batch in gen_batches(n, batch_size):
+                idx = order[batch.start : batch.stop]
+                Xb = self._rows(X, sample_idx[batch], idx)
+                Tb, weight_sum = self._batch_targets(T, w, idx)
+                m = batch.stop - batch.start
+                scale = float(self.alpha) / m if weight_sum is None else float(self.alpha) / weight_sum
+                masks = network.dropout_masks(model.layers, m, dropout, backend)
+                value, grads = self._objective(weights, Xb, Tb, masks, scale)
+                weights, state = optimizer.step(weights, grads, state, lr, xp=xp)
+                accumulated = value * m if accumulated is None else accumulated + value * m
+            model.set_parameters(weights, check=False)
+            self._optimizer_state = state
+            # The one host read of the epoch: the loss and whether the weights are finite.
+            finite_sum = sum(xp.sum(p) for p in weights)
+            loss, total = (float(v) for v in to_numpy(xp.stack([accumulated / float(n), finite_sum])))
+            self.n_iter_ += 1
+            self.t_ += n
+            self.loss_ = loss
+            self.loss_curve_.append(loss)
+            if self.verbose:
+                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
+            diverged = not (math.isfinite(loss) and math.isfinite(total))
+            if diverged and not early_stopping:
+                raise ValueError(_DIVERGED)
+            self._update_no_improvement_count(val)
+            if diverged:
+                break
+            if rule == "invscaling" and is_sgd:
+                self._learning_rate = params["learning_rate"] / (self.t_ + 1) ** float(self.power_t)
+            if self._schedule is not None:
+                self._schedule.step(self.validation_scores_[-1] * -1.0 if early_stopping else loss)
+            if self._no_improvement_count > self.n_iter_no_change:
+                what = "Validation score" if early_stopping else "Training loss"
+                msg = (
+                    f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive "
+                    f"epochs."
+                )
+                if rule == "adaptive" and is_sgd and self._learning_rate > 1e-6:
+                    self._learning_rate /= 5.0
+                    self._no_improvement_count = 0
+                    if self.verbose:
+                        print(msg + f" Setting learning rate to {self._learning_rate:f}")
+                else:
+                    if self.verbose:
+                        print(msg + (" Learning rate too small. Stopping." if rule == "adaptive" else " Stopping."))
+                    break
+            if incremental:
+                break
+            if self.n_iter_ == self.max_iter:
+                warnings.warn(
+                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
+                    f"hasn't converged yet.",
+                    ConvergenceWarning,
+                    stacklevel=3,
+                )
+        if early_stopping:
+            model.set_parameters(self._best_parameters, check=False)
+            del self._best_parameters
 
-    def _build_model(self, params, seed):
-        sizes = [self.n_features_in_, *params["hidden"]]
-        init, distribution = self.init, self.init_distribution
-        layers = [
-            Layer(a, b, params["activation"], init=init, distribution=distribution)
-            for a, b in zip(sizes[:-1], sizes[1:])
-        ]
-        n_out, out_activation = self._output_layer()
-        layers.append(Layer(sizes[-1], n_out, out_activation, init=init, distribution=distribution))
-        self.out_activation_ = out_activation
-        return Model(layers, backend=self.backend, device=self.device, dtype=self.dtype, seed=seed)
+    def _take_host_or_device(self, X, idx):
+        if _foreign_array(X):
+            return self.model_.xp.take(X, self.model_.backend.index_array(idx), axis=0)
+        return X[idx]
+
+    def _update_no_improvement_count(self, val):
+        """scikit-learn's rule: the validation score with early stopping, else the training loss."""
+        tol = float(self.tol)
+        if val is not None:
+            score = self._validation_score(*val)
+            self.validation_scores_.append(score)
+            if self.verbose:
+                print(f"Validation score: {score:f}")
+            if score < self.best_validation_score_ + tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if score > self.best_validation_score_:
+                self.best_validation_score_ = score
+                self._best_parameters = [self.model_.xp.asarray(p, copy=True) for p in self.model_.parameters()]
+        else:
+            if self.loss_curve_[-1] > self.best_loss_ - tol:
+                self._no_improvement_count += 1
+            else:
+                self._no_improvement_count = 0
+            if self.loss_curve_[-1] < self.best_loss_:
+                self.best_loss_ = self.loss_curve_[-1]
+
+    def _validation_score(self, X, y, sample_weight):
+        """The score on the held-out set, NaN when the predictions are not finite (as scikit-learn)."""
+        A = to_numpy(self._output(X))
+        if not np.all(np.isfinite(A)):
+            return float("nan")
+        return float(self._metric(y, self._host_decisions(A), sample_weight=sample_weight))
 
     def _score(self, X, y, sample_weight=None):
         # scikit-learn's metrics would need array API dispatch for device arrays: compare on the host.
@@ -464,139 +866,145 @@ class _BaseMLP(BaseEstimator):
             sample_weight = to_numpy(sample_weight)
         return float(self._metric(y, y_pred, sample_weight=sample_weight))
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags
+
+
+_NO_PENALTY = Regularization("none")
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):
     """A multilayer perceptron classifier on any Array API backend, with scikit-learn's interface.
 
-    Two classes train one sigmoid output unit with binary cross-entropy (as scikit-learn's own
-    ``MLPClassifier`` does); three or more train a softmax layer with cross-entropy. Class labels may be
-    any sortable values (strings, non-contiguous integers); ``classes_`` maps output columns to them.
+    The parameters, fitted attributes and training of scikit-learn's ``MLPClassifier`` (swap the import and
+    nothing is lost: ``solver`` "adam", "sgd" with ``momentum`` / ``nesterovs_momentum`` or "lbfgs";
+    ``learning_rate`` "constant", "invscaling" or "adaptive"; ``warm_start``; ``sample_weight``; sparse ``X``;
+    multi-label indicator ``y``), computed with the library's network on any backend. Two classes (and a
+    multi-label indicator matrix) train sigmoid outputs with binary cross-entropy; three or more classes a
+    softmax layer with cross-entropy. The weights are initialized as scikit-learn does (Glorot-uniform
+    weights and biases, drawn from ``random_state`` in the same order), so with the same parameters the
+    training follows the same path up to rounding.
 
     Parameters
     ----------
-    hidden_layer_sizes : int or tuple of int, default (100,)
-        Units of each hidden layer; ``()`` gives a network without hidden layers (logistic regression).
-    activation : str, default "relu"
-        Hidden-layer activation: scikit-learn's ``"identity"``, ``"logistic"``, ``"tanh"``, ``"relu"`` or
-        any name of :func:`anyarray_nn.activations.names` except softmax.
+    hidden_layer_sizes, activation, solver, alpha, batch_size, learning_rate, learning_rate_init, power_t,
+    max_iter, shuffle, random_state, tol, verbose, warm_start, momentum, nesterovs_momentum,
+    early_stopping, validation_fraction, beta_1, beta_2, epsilon, n_iter_no_change, max_fun
+        As in scikit-learn's ``MLPClassifier``. In addition ``activation`` may be any name of
+        :func:`anyarray_nn.activations.names` but softmax and exponential; ``solver`` any name of
+        :func:`anyarray_nn.optimizers.names` or an Optimizer object; ``learning_rate`` a schedule of
+        :mod:`anyarray_nn.schedules` (a name or a Schedule) or a float, the step size itself (which then
+        takes precedence over ``learning_rate_init``).
     init : str, optional
-        Weight initializer of every layer (``"he"``, ``"xavier"``, ``"lecun"``, ...; see
-        :mod:`anyarray_nn.initializers`). Default: He for ReLU-like activations, Xavier otherwise.
-        scikit-learn's MLP initializes like ``init="xavier", init_distribution="uniform"``.
-    init_distribution : {"normal", "uniform"}, default "normal"
-        Distribution of the initial weights (same variance either way).
-    solver : str or Optimizer, default "adam"
-        ``"adam"`` or ``"sgd"`` (scikit-learn's names; ``"sgd"`` is plain SGD here, while scikit-learn's
-        adds Nesterov momentum 0.9: pass ``"nesterov"`` for that), any name of
-        :func:`anyarray_nn.optimizers.names`, or an Optimizer object. ``"lbfgs"`` is not supported.
-    alpha : float, default 0.0001
-        Penalty strength, scaled as in scikit-learn: each mini-batch of ``m`` samples adds
-        ``alpha / m * (l1_ratio * sum|W| + (1 - l1_ratio) / 2 * sum W**2)`` to its mean loss (``m`` is the
-        batch size of the first fit). Biases are not penalized.
+        A library initializer for the weights (``"he"``, ``"xavier"``, ...; biases then start at 0).
+        Default: scikit-learn's initialization.
+    init_distribution : {"uniform", "normal"}, default "uniform"
+        Distribution of ``init``'s weights.
     penalty : {"l2", "l1", "elasticnet", "none"} or None, default "l2"
-        ``"l2"`` with the default ``alpha`` matches scikit-learn's MLP.
+        The weight penalty, scaled as scikit-learn's: ``alpha / m`` times the penalty on a batch of ``m``
+        samples (``m`` the batch's weight with ``sample_weight``). Biases are not penalized.
     l1_ratio : float, default 0.5
-        The L1 share of the elastic-net penalty (1 is pure L1, 0 pure L2).
+        The L1 share of the elastic-net penalty.
     dropout : float, default 0.0
-        Probability of dropping each hidden unit during training (inverted dropout).
-    batch_size : int or "auto", default "auto"
-        Samples per gradient step; ``"auto"`` is ``min(200, n_samples)``; clipped to ``n_samples``.
-    learning_rate : str, Schedule or float, default "constant"
-        scikit-learn's spelling: ``"constant"`` (the step size is ``learning_rate_init``) or
-        ``"adaptive"`` (divide the rate by 5 when the loss has not improved by ``tol`` for 2 epochs);
-        a schedule of :mod:`anyarray_nn.schedules` (``"step"``, ``"exponential"``, ``"cosine"``,
-        ``"plateau"`` or a Schedule object); or this library's spelling, a float: the step size itself,
-        which then takes precedence over ``learning_rate_init``. ``"invscaling"`` is not supported.
-    learning_rate_init : float, default 0.001
-        The step size, under scikit-learn's name (so parameter grids written for it carry over).
-    max_iter : int, default 200
-        Maximum number of epochs (passes over the training data).
-    shuffle : bool, default True
-        Shuffle the samples every epoch.
-    random_state : int, RandomState instance or None, default None
-        Seeds the initial weights, the shuffling, dropout masks and the validation split.
-    tol : float, default 1e-4
-        Decrease of the monitored loss that counts as an improvement.
-    verbose : int, default 0
-        Progress lines while training: 1 about twenty per fit, 2 one per epoch.
-    early_stopping : bool, default False
-        Hold out ``validation_fraction`` of the training data (stratified for classifiers), stop when the
-        validation loss has not improved by more than ``tol`` for ``n_iter_no_change`` consecutive epochs,
-        and restore the weights of the best epoch. (scikit-learn monitors the validation accuracy; the
-        loss is finer grained.) Without early stopping, training stops as in scikit-learn when the
-        training loss has not improved by more than ``tol`` for ``n_iter_no_change`` consecutive epochs,
-        keeping the last weights.
-    validation_fraction : float, default 0.1
-    n_iter_no_change : int, default 10
+        Probability of dropping each hidden unit during training (inverted dropout; stochastic solvers).
     backend : {"numpy", "cupy", "torch", "array_api_strict", "auto"}, default "numpy"
         The array library that trains the network (see :class:`anyarray_nn.Backend`).
     device : optional
         Device on that backend (``"cuda:1"``, ``"device1"``, ...).
-    dtype : {"float32", "float64"}, default "float32"
+    dtype : {None, "float32", "float64"}, default None
+        Float type of the weights and the computation. None follows the input as scikit-learn does:
+        float32 ``X`` trains in float32, any other ``X`` in float64.
 
     Attributes
     ----------
     classes_ : ndarray of shape (n_classes,)
-        The class labels, sorted (a NumPy array).
+    coefs_ : list of ndarray
+        ``coefs_[i]`` of shape (n_in, n_out): the weights of layer i (NumPy arrays, copies on a device).
+    intercepts_ : list of ndarray
+        ``intercepts_[i]`` of shape (n_out,).
+    loss_ : float
+        The loss (penalty included) of the last epoch (stochastic solvers) or at the solution (lbfgs).
+    loss_curve_ : list of float
+        The loss of each epoch (of each iteration with lbfgs).
+    best_loss_ : float or None
+        The lowest training loss; None with ``early_stopping``.
+    validation_scores_ : list of float or None
+        Accuracy on the held-out set after each epoch with ``early_stopping``, else None.
+    best_validation_score_ : float or None
+    t_ : int
+        Training samples seen by the stochastic solvers.
+    n_iter_ : int
+        Epochs (stochastic solvers) or iterations (lbfgs) of the last fit.
+    n_layers_ : int
+        Layers, input and output included.
+    n_outputs_ : int
+    out_activation_ : str
+        ``"logistic"`` or ``"softmax"``.
     n_features_in_ : int
     feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when ``X`` was a DataFrame with string column names.
-    loss_curve_ : list of float
-        Mean training loss (with the penalty) of each epoch.
-    validation_loss_curve_ : list of float or None
-        Validation loss of each epoch with ``early_stopping``, else None.
-    best_loss_ : float
-        Lowest training loss.
-    best_validation_loss_ : float or None
-        Lowest validation loss with ``early_stopping``, else None.
-    n_iter_ : int
-        Epochs run.
-    out_activation_ : str
-        ``"sigmoid"`` (two classes) or ``"softmax"``.
     model_ : anyarray_nn.Model
         The trained network.
     """
 
-    _y_validation = {"multi_output": False}
     _metric = staticmethod(accuracy_score)
 
     def _check_y(self, y):
-        return column_or_1d(np.asarray(y), warn=True)
+        y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = column_or_1d(y, warn=True)
+        return y
 
-    def _output_layer(self):
-        k = len(self.classes_)
-        return (1, "sigmoid") if k == 2 else (k, "softmax")
+    def _output_activation(self):
+        return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "sigmoid"
 
-    def _encode_targets(self, y, first, classes):
+    def _encode_targets(self, y, first, incremental, classes):
+        """The labels binarized as scikit-learn does: one 0/1 column for two classes, else one per class."""
         check_classification_targets(y)
-        if first:
-            labels = np.unique(y) if classes is None else np.unique(np.asarray(classes))
-            if labels.shape[0] < 2:
+        if incremental:
+            if not hasattr(self, "_label_binarizer"):
+                if classes is None:
+                    raise ValueError("classes must be passed on the first call to partial_fit.")
+                self._label_binarizer = LabelBinarizer()
+                self._label_binarizer.fit(y if type_of_target(y).startswith("multilabel") else classes)
+                self.classes_ = self._label_binarizer.classes_
+            elif classes is not None and not np.array_equal(unique_labels(classes), self.classes_):
                 raise ValueError(
-                    f"{type(self).__name__} needs samples of at least 2 classes to train; got only one class: "
-                    f"{labels.tolist()!r}."
+                    f"`classes={np.asarray(classes).tolist()!r}` is not the same as on last call to partial_fit, "
+                    f"was: {self.classes_.tolist()!r}."
                 )
-            self.classes_ = labels
-        elif classes is not None and not np.array_equal(np.unique(np.asarray(classes)), self.classes_):
-            raise ValueError(
-                f"`classes={np.asarray(classes).tolist()!r}` differs from the classes of the first call to "
-                f"partial_fit, {self.classes_.tolist()!r}."
-            )
-        unseen = np.setdiff1d(y, self.classes_)
-        if unseen.shape[0]:
-            raise ValueError(
-                f"`y` holds labels {unseen.tolist()[:5]!r} that are not in `classes_` {self.classes_.tolist()!r}."
-            )
-        return np.searchsorted(self.classes_, y)
+            seen = unique_labels(y)
+            if len(np.setdiff1d(seen, self.classes_, assume_unique=True)):
+                raise ValueError(
+                    f"`y` has classes not in `self.classes_`. `self.classes_` has {self.classes_}. 'y' has {seen}."
+                )
+        elif first:
+            self._label_binarizer = LabelBinarizer()
+            self._label_binarizer.fit(y)
+            self.classes_ = self._label_binarizer.classes_
+        else:
+            seen = unique_labels(y)
+            if set(seen) != set(self.classes_):
+                raise ValueError(
+                    f"warm_start can only be used where `y` has the same classes as in the previous call to fit. "
+                    f"Previously got {self.classes_}, `y` has {seen}"
+                )
+        return self._label_binarizer.transform(y).astype(np.float64)
 
-    def partial_fit(self, X, y, classes=None):
+    def _host_decisions(self, A):
+        """Labels from host outputs ``A`` (n_samples, n_outputs), as scikit-learn decides them."""
+        return self._label_binarizer.inverse_transform(A.ravel() if A.shape[1] == 1 else A)
+
+    @available_if(_is_stochastic)
+    def partial_fit(self, X, y, sample_weight=None, classes=None):
         """One epoch over ``(X, y)``, continuing the network and optimizer state of earlier calls.
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-        y : array-like, shape (n_samples,)
+        X : array-like or sparse matrix, shape (n_samples, n_features)
+        y : array-like, shape (n_samples,) or (n_samples, n_classes)
+        sample_weight : array-like, shape (n_samples,), optional
         classes : array-like, shape (n_classes,)
             Every class of the problem; required on the first call, optional afterwards.
 
@@ -604,9 +1012,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         -------
         self
         """
-        if not hasattr(self, "model_") and classes is None:
-            raise ValueError("`classes` must be passed on the first call to partial_fit.")
-        return self._fit(X, y, incremental=True, classes=classes)
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
 
     def score(self, X, y, sample_weight=None):
         """Mean accuracy of ``predict(X)`` against ``y`` (arrays of any backend), a Python float."""
@@ -626,7 +1032,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return Z if on_device else to_numpy(Z)
 
     def predict_proba(self, X):
-        """Class probabilities, columns in the order of ``classes_``.
+        """Class probabilities, columns in the order of ``classes_`` (one per label for multi-label ``y``).
 
         Returns
         -------
@@ -636,6 +1042,12 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         P = self._proba(X)
         return P if on_device else to_numpy(P)
 
+    def predict_log_proba(self, X):
+        """The log of :meth:`predict_proba`, shape (n_samples, n_classes)."""
+        X, on_device = self._validate_predict(X)
+        P = self.model_.xp.log(self._proba(X))
+        return P if on_device else to_numpy(P)
+
     def _proba(self, X):
         A = self._output(X)
         if A.shape[1] == 1:
@@ -643,11 +1055,22 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return A
 
     def predict(self, X):
-        """Predicted class labels, shape (n_samples,), values from ``classes_``."""
+        """Predicted class labels, shape (n_samples,) (an indicator matrix for multi-label ``y``)."""
         X, on_device = self._validate_predict(X)
         xp = self.model_.xp
-        index = xp.argmax(self._proba(X), axis=1)
-        if on_device and self.classes_.dtype.kind in "biuf":
+        A = self._output(X)
+        kind = self._label_binarizer.y_type_
+        if not on_device:
+            return self._host_decisions(to_numpy(A))
+        if kind.startswith("multilabel"):
+            return xp.astype(A > 0.5, xp.int64)
+        if len(self.classes_) == 1:
+            index = xp.zeros(A.shape[0], dtype=xp.int64, device=self.model_.device)
+        elif A.shape[1] == 1:
+            index = xp.astype(A[:, 0] > 0.5, xp.int64)
+        else:
+            index = xp.argmax(A, axis=1)
+        if self.classes_.dtype.kind in "biuf":
             labels = self.model_.backend.xp.asarray(self.classes_, device=self.model_.device)
             return xp.take(labels, index, axis=0)
         return self.classes_[to_numpy(index)]
@@ -703,23 +1126,98 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
 class MLPRegressor(RegressorMixin, _BaseMLP):
     """A multilayer perceptron regressor on any Array API backend, with scikit-learn's interface.
 
-    The output layer is linear and training minimizes the mean squared error over samples and outputs
-    (``loss_curve_`` reports that mean, while scikit-learn's reports half of it). ``y`` of shape
-    ``(n_samples,)`` gives predictions of shape ``(n_samples,)``; ``(n_samples, n_outputs)`` gives
-    ``(n_samples, n_outputs)``.
+    The parameters, fitted attributes and training of scikit-learn's ``MLPRegressor``, as
+    :class:`MLPClassifier` describes. The output layer is linear and training minimizes half the squared
+    error (``loss="squared_error"``), or exponential with half the Poisson deviance
+    (``loss="poisson"``, for counts ``y >= 0``). ``y`` of shape ``(n_samples,)`` gives predictions of
+    shape ``(n_samples,)``; ``(n_samples, n_outputs)`` gives ``(n_samples, n_outputs)``.
 
     Parameters
     ----------
-    See :class:`MLPClassifier`; all parameters mean the same here.
+    loss : {"squared_error", "poisson"}, default "squared_error"
+    hidden_layer_sizes, activation, solver, ...
+        As in :class:`MLPClassifier`.
 
     Attributes
     ----------
-    n_outputs_ : int
-    n_features_in_, feature_names_in_, loss_curve_, validation_loss_curve_, best_loss_, n_iter_, model_
-        As in :class:`MLPClassifier`.
+    coefs_, intercepts_, loss_, loss_curve_, best_loss_, validation_scores_, best_validation_score_, t_,
+    n_iter_, n_layers_, n_outputs_, n_features_in_, feature_names_in_, model_
+        As in :class:`MLPClassifier`; the validation score is R².
+    out_activation_ : str
+        ``"identity"``, or ``"exp"`` for the Poisson loss.
     """
 
-    _y_validation = {"multi_output": True, "y_numeric": True}
+    def __init__(
+        self,
+        loss="squared_error",
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        solver="adam",
+        alpha=0.0001,
+        batch_size="auto",
+        learning_rate="constant",
+        learning_rate_init=0.001,
+        power_t=0.5,
+        max_iter=200,
+        shuffle=True,
+        random_state=None,
+        tol=1e-4,
+        verbose=False,
+        warm_start=False,
+        momentum=0.9,
+        nesterovs_momentum=True,
+        early_stopping=False,
+        validation_fraction=0.1,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        n_iter_no_change=10,
+        max_fun=15000,
+        init=None,
+        init_distribution="uniform",
+        penalty="l2",
+        l1_ratio=0.5,
+        dropout=0.0,
+        backend="numpy",
+        device=None,
+        dtype=None,
+    ):
+        super().__init__(
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            solver=solver,
+            alpha=alpha,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            power_t=power_t,
+            max_iter=max_iter,
+            shuffle=shuffle,
+            random_state=random_state,
+            tol=tol,
+            verbose=verbose,
+            warm_start=warm_start,
+            momentum=momentum,
+            nesterovs_momentum=nesterovs_momentum,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            beta_1=beta_1,
+            beta_2=beta_2,
+            epsilon=epsilon,
+            n_iter_no_change=n_iter_no_change,
+            max_fun=max_fun,
+            init=init,
+            init_distribution=init_distribution,
+            penalty=penalty,
+            l1_ratio=l1_ratio,
+            dropout=dropout,
+            backend=backend,
+            device=device,
+            dtype=dtype,
+        )
+        self.loss = loss
+
     _metric = staticmethod(r2_score)
 
     def __sklearn_tags__(self):
@@ -730,36 +1228,40 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
     def _check_y(self, y):
         return check_array(y, ensure_2d=False, dtype=np.float64, input_name="y")
 
-    def _output_layer(self):
-        return self.n_outputs_, "linear"
+    def _output_activation(self):
+        return "exponential" if self.loss == "poisson" else "linear"
 
-    def _encode_targets(self, y, first, classes):
-        y = np.asarray(y)
+    def _encode_targets(self, y, first, incremental, classes):
+        if self.loss not in ("squared_error", "poisson"):
+            raise ValueError(f"`loss` must be 'squared_error' or 'poisson', got {self.loss!r}.")
+        y = np.asarray(y, dtype=np.float64)
         if y.ndim not in (1, 2):
             raise ValueError(f"`y` must have shape (n_samples,) or (n_samples, n_outputs), got {y.shape}.")
-        k = 1 if y.ndim == 1 else y.shape[1]
+        if self.loss == "poisson" and np.any(y < 0):
+            raise ValueError("Some value(s) of y are negative which is not allowed for Poisson regression.")
         if first:
-            self.n_outputs_ = k
             self._y_ndim = y.ndim
-        elif k != self.n_outputs_:
-            raise ValueError(f"`y` has {k} output(s), but the network was built for {self.n_outputs_}.")
-        return y.astype(np.float64, copy=False)
+        return y[:, None] if y.ndim == 1 else y
 
-    def partial_fit(self, X, y):
+    def _host_decisions(self, A):
+        return A[:, 0] if self._y_ndim == 1 else A
+
+    @available_if(_is_stochastic)
+    def partial_fit(self, X, y, sample_weight=None):
         """One epoch over ``(X, y)``, continuing the network and optimizer state of earlier calls.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, sample_weight, incremental=True)
 
     def score(self, X, y, sample_weight=None):
         """R² of ``predict(X)`` against ``y`` (arrays of any backend), a Python float."""
         return self._score(X, y, sample_weight)
 
     def predict(self, X):
-        """Predicted values, shape (n_samples,) or (n_samples, n_outputs) like the ``y`` of fit."""
+        """Predicted values, shape (n_samples,) or (n_samples, n_outputs) like the ``y`` of fit, in the model's dtype."""
         X, on_device = self._validate_predict(X)
         A = self._output(X)
         if self._y_ndim == 1:

@@ -316,7 +316,7 @@ def test_sklearn_classifier_export(tmp_path, X, classes):
     from anyarray_nn.sklearn import MLPClassifier
 
     y = classes[np.argmax(X[:, : len(classes)], axis=1)]
-    clf = MLPClassifier((8,), max_iter=4, random_state=0)
+    clf = MLPClassifier((8,), max_iter=4, random_state=0, dtype="float32")
     with pytest.warns(Warning):
         clf.fit(X, y)
     proto = clf.export_onnx(tmp_path / "clf.onnx")
@@ -335,7 +335,7 @@ def test_sklearn_regressor_export(tmp_path, X, n_outputs):
     from anyarray_nn.sklearn import MLPRegressor
 
     y = X[:, 0] - X[:, 1] if n_outputs == 1 else X[:, :2] * 2.0
-    reg = MLPRegressor((8,), max_iter=4, random_state=0, dtype="float64")
+    reg = MLPRegressor(hidden_layer_sizes=(8,), max_iter=4, random_state=0, dtype="float64")
     with pytest.warns(Warning):
         reg.fit(X, y)
     reg.export_onnx(tmp_path / "reg.onnx")

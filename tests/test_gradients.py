@@ -18,6 +18,7 @@ PAIRINGS = [
     ("tanh", "mse"),
     ("softmax", "mse"),
     ("sigmoid", "crossentropy"),
+    ("exponential", "poisson"),
 ]
 
 
@@ -26,6 +27,8 @@ def _targets(loss, n, k, rng):
         return rng.integers(0, k, size=n)
     if loss == "binary_crossentropy":
         return rng.integers(0, 2, size=(n, k)).astype(float)
+    if loss == "poisson":
+        return rng.poisson(2.0, size=(n, k)).astype(float)
     return rng.normal(size=(n, k))
 
 
