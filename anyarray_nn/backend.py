@@ -148,6 +148,18 @@ class Library:
         """How to make the library give ``dtype_name`` arrays, for the error when it does not."""
         return ""
 
+    # -- communication -----------------------------------------------------------------------------
+    def allreduce_sum(self, backend, comm, flat):
+        """Sum ``flat`` over ``comm`` through a host buffer (MPI reads NumPy memory without a copy)."""
+        from mpi4py import MPI
+
+        if isinstance(flat, np.ndarray) and flat.flags.writeable and flat.flags.c_contiguous:
+            host = flat  # summed in place
+        else:
+            host = np.array(self.to_numpy(flat), copy=True)
+        comm.Allreduce(MPI.IN_PLACE, host)
+        return host if host is flat else backend.asarray(host)
+
     # -- compiler ----------------------------------------------------------------------------------
     #: The library's compiler, by name (None: the library has none), and whether ``compile="auto"`` uses it.
     compiler = None
@@ -235,6 +247,22 @@ class CuPy(Library):
     def uniform(self, generator, shape, backend):
         with backend.device:
             return generator.random(shape, dtype=backend.dtype_name)
+
+    def allreduce_sum(self, backend, comm, flat):
+        """Sum on the GPUs with NCCL; the NCCL communicator's id travels over MPI once."""
+        import cupy
+        from cupy.cuda import nccl
+
+        key = id(comm)
+        communicators = backend.__dict__.setdefault("_nccl", {})
+        if key not in communicators:
+            uid = comm.bcast(nccl.get_unique_id() if comm.Get_rank() == 0 else None, root=0)
+            with backend.device:
+                communicators[key] = nccl.NcclCommunicator(comm.Get_size(), uid, comm.Get_rank())
+        dtype = nccl.NCCL_FLOAT64 if flat.dtype == cupy.float64 else nccl.NCCL_FLOAT32
+        stream = cupy.cuda.get_current_stream()
+        communicators[key].allReduce(flat.data.ptr, flat.data.ptr, flat.size, dtype, nccl.NCCL_SUM, stream.ptr)
+        return flat
 
     def synchronize(self, device):
         device.synchronize()
@@ -614,6 +642,34 @@ class Backend:
     def to_numpy(self, x):
         return to_numpy(x)
 
+    def from_host(self, host):
+        """A host (NumPy) array on this backend: floats in the backend's dtype, integers keep theirs."""
+        host = np.asarray(host)
+        if host.dtype.kind == "f":
+            return self.asarray(host)
+        return self.asarray(host, dtype=getattr(self.xp, host.dtype.name))
+
+    # -- what data-parallel training asks of the library (see anyarray_nn.distributed) -------------
+    def derive_rng(self, *keys):
+        """Switch the host generator to a stream derived from ``keys`` (ints): a rank's own stream."""
+        self.rng = np.random.default_rng(list(keys))
+        self._device_generator = None
+
+    def broadcast(self, comm, arrays, root=0):
+        """``root``'s ``arrays`` (a list of arrays of this backend) on every process of ``comm``."""
+        flat = np.concatenate([np.asarray(self.to_numpy(a), dtype=np.float64).reshape(-1) for a in arrays])
+        comm.Bcast(flat, root=root)
+        out, start = [], 0
+        for a in arrays:
+            size = int(np.prod(a.shape))
+            out.append(self.asarray(flat[start : start + size].reshape(tuple(a.shape))))
+            start += size
+        return out
+
+    def allreduce_sum(self, comm, flat):
+        """The element-wise sum of the 1-D array ``flat`` over the processes of ``comm``, on this device."""
+        return self.library.allreduce_sum(self, comm, flat)
+
     def index_array(self, idx):
         """A host integer index array as a device ``int64`` array (for ``xp.take``)."""
         return self.xp.asarray(np.asarray(idx, dtype=np.int64), device=self.device)
@@ -792,3 +848,37 @@ def namespace_of(*arrays):
 def random_permutation(n, seed=None):
     """A permutation of ``range(n)`` as a list of ints, from a generator seeded with ``seed``."""
     return np.random.default_rng(seed).permutation(n).tolist()
+
+
+# PCG64, the host generator of every backend: its state as numpy.random.PCG64().state has it.
+_RNG_KEYS = {"bit_generator", "state", "has_uint32", "uinteger"}
+
+
+def rng_state_mismatch(rng):
+    """Why ``rng`` is not a state of the backends' host generator (PCG64) ('' when it is)."""
+    if not isinstance(rng, dict) or set(rng) != _RNG_KEYS:
+        return f"expected a dict with the entries {sorted(_RNG_KEYS)}"
+    if rng["bit_generator"] != "PCG64":
+        return f"the generator must be 'PCG64', got {rng['bit_generator']!r}"
+    inner = rng["state"]
+    if not isinstance(inner, dict) or set(inner) != {"state", "inc"}:
+        return "its 'state' must be a dict with the entries ['inc', 'state']"
+    for name, value, bound in (
+        ("state", inner["state"], 2**128),
+        ("inc", inner["inc"], 2**128),
+        ("has_uint32", rng["has_uint32"], 2),
+        ("uinteger", rng["uinteger"], 2**32),
+    ):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
+            return f"{name!r} must be an integer in [0, {bound}), got {value!r}"
+    try:
+        # Tried on a scratch generator, so a state numpy refuses is a file error now rather than later.
+        np.random.PCG64().state = rng
+    except (TypeError, ValueError, OverflowError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return ""
+
+
+def fresh_entropy():
+    """63 bits of fresh entropy, for a stream that must be shared (data-parallel ranks without a seed)."""
+    return int(np.random.SeedSequence().entropy % 2**63)

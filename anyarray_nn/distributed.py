@@ -32,9 +32,7 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
-
-from .backend import to_numpy
+from .backend import fresh_entropy
 
 
 def _mpi():
@@ -113,10 +111,9 @@ class DataParallel:
         if len({f[2] for f in facts}) != 1:
             raise ValueError(f"Every rank's model must have the same seed, got {[f[2] for f in facts]}.")
         # Without a seed, rank 0's fresh entropy is shared so that the per-rank streams are reproducible.
-        self.entropy = seed if seed is not None else comm.bcast(int(np.random.SeedSequence().entropy % 2**63), root=0)
+        self.entropy = seed if seed is not None else comm.bcast(fresh_entropy(), root=0)
         m = self.local_batch
         self.steps = max(-(-s // m) for s in self.shard_sizes)
-        self._nccl = None
 
     # ----------------------------------------------------------------------------------------------
     def rows(self, k, rank=None):
@@ -132,19 +129,11 @@ class DataParallel:
     def start_epoch(self, epoch):
         """Ranks other than 0 switch to their own stream for this epoch (shuffling and dropout)."""
         if self.rank:
-            self.backend.rng = np.random.default_rng([self.entropy, epoch, self.rank])
+            self.backend.derive_rng(self.entropy, epoch, self.rank)
 
     def broadcast_parameters(self, params):
         """Rank 0's parameters on every rank (a list of arrays of the backend)."""
-        b = self.backend
-        flat = np.concatenate([np.asarray(to_numpy(p), dtype=np.float64).reshape(-1) for p in params])
-        self.comm.Bcast(flat, root=0)
-        out, start = [], 0
-        for p in params:
-            size = math.prod(p.shape)
-            out.append(b.asarray(flat[start : start + size].reshape(tuple(p.shape))))
-            start += size
-        return out
+        return self.backend.broadcast(self.comm, params)
 
     def reducer(self, step_of):
         """``grads -> grads``: scale by this rank's share of step ``step_of()``, then sum over the ranks.
@@ -167,35 +156,12 @@ class DataParallel:
         return reduce
 
     def _allreduce(self, flat):
-        """The element-wise sum of ``flat`` over the ranks, on this rank's device."""
-        b = self.backend
-        if b.name == "cupy":
-            return self._nccl_allreduce(flat)
-        host = to_numpy(flat)
-        if not host.flags.writeable or not host.flags.c_contiguous:
-            host = np.ascontiguousarray(host).copy()
-        self.comm.Allreduce(_mpi().IN_PLACE, host)
-        # NumPy arrays were summed in place; other libraries get the sum back from the host buffer.
-        return host if b.name == "numpy" else b.asarray(host)
-
-    def _nccl_allreduce(self, flat):  # pragma: no cover - needs CUDA devices
-        """Sum a CuPy array with NCCL; the communicator's id travels over MPI once."""
-        import cupy
-        from cupy.cuda import nccl
-
-        if self._nccl is None:
-            uid = nccl.get_unique_id() if self.rank == 0 else None
-            uid = self.comm.bcast(uid, root=0)
-            with self.backend.device:
-                self._nccl = nccl.NcclCommunicator(self.size, uid, self.rank)
-        dtype = nccl.NCCL_FLOAT64 if flat.dtype == cupy.float64 else nccl.NCCL_FLOAT32
-        stream = cupy.cuda.get_current_stream()
-        self._nccl.allReduce(flat.data.ptr, flat.data.ptr, flat.size, dtype, nccl.NCCL_SUM, stream.ptr)
-        return flat
+        """The element-wise sum of ``flat`` over the ranks, on this rank's device (NCCL for CuPy)."""
+        return self.backend.allreduce_sum(self.comm, flat)
 
     def exchange(self, values):
-        """Every rank's vector of epoch figures (a host list of floats), as a NumPy array (ranks, k)."""
-        return np.asarray(self.comm.allgather([float(v) for v in values]))
+        """Every rank's list of epoch figures (Python floats): a list of lists, one per rank."""
+        return self.comm.allgather([float(v) for v in values])
 
     def barrier(self):
         self.comm.Barrier()

@@ -38,6 +38,7 @@ import secrets
 import stat
 import zipfile
 
+import array_api_compat.numpy
 import numpy as np
 
 from ._version import __version__
@@ -419,3 +420,33 @@ def decode_tree(value, arrays, prefix, depth=0):
     if isinstance(value, list):
         return [decode_tree(v, arrays, prefix, depth + 1) for v in value]
     return value
+
+
+# --------------------------------------------------------------------------------------------------
+# checks of the arrays a file holds (NumPy arrays on the host)
+#: The Array API namespace of the arrays read from a file.
+HOST_XP = array_api_compat.numpy
+
+
+def all_finite(a):
+    """Whether the host array ``a`` holds no NaN or infinity."""
+    return bool(np.all(np.isfinite(a)))
+
+
+def overflows(a, dtype_name):
+    """The largest magnitude of ``a`` when it does not fit ``dtype_name``'s range, else None."""
+    if a.dtype.itemsize <= np.dtype(dtype_name).itemsize or not a.size:
+        return None
+    largest = float(np.max(np.abs(a)))
+    return largest if largest > np.finfo(dtype_name).max else None
+
+
+def array_mismatch(a, shape, nonnegative=False):
+    """Why ``a`` is not a finite float array of ``shape`` (non-negative if asked); '' when it is."""
+    if not isinstance(a, np.ndarray) or a.shape != shape or a.dtype.kind != "f":
+        return f"must be a float array of shape {shape}"
+    if not all_finite(a):
+        return "holds NaN or infinite values"
+    if nonnegative and np.any(a < 0):
+        return "holds negative values (it accumulates squares)"
+    return ""

@@ -11,11 +11,9 @@ from __future__ import annotations
 import copy
 import os
 
-import numpy as np
-
 from . import activations, io, network, training
 from ._validation import check_positive_int, check_targets, check_X
-from .backend import Backend
+from .backend import Backend, rng_state_mismatch
 from .callbacks import History
 from .layers import Layer
 from .network import ForwardCache
@@ -447,7 +445,7 @@ class Model:
         new.set_rng_state(old.get_rng_state())  # the random stream continues where it was
         new.seed = old.seed
         params = [new.asarray(old.to_numpy(p)) for p in self.parameters()]
-        state = _map_arrays(self.optimizer_state_, lambda a: _to_backend(new, old.to_numpy(a)))
+        state = _map_arrays(self.optimizer_state_, lambda a: new.from_host(old.to_numpy(a)))
         for layer in self.layers:
             layer.attach(new)
         self.set_parameters(params, check=False)
@@ -492,8 +490,8 @@ class Model:
                     f"{activations.names()})."
                 )
             layers.append(io.jsonable(layer.get_config(), f"layers[{i}] configuration"))
-            arrays[f"W{i}"] = np.asarray(b.to_numpy(layer.W))
-            arrays[f"b{i}"] = np.asarray(b.to_numpy(layer.b))
+            arrays[f"W{i}"] = b.to_numpy(layer.W)
+            arrays[f"b{i}"] = b.to_numpy(layer.b)
         state = None
         if self.optimizer_state_ is not None:
             state = io.encode_tree(self.optimizer_state_, arrays, "state", b.to_numpy)
@@ -567,14 +565,6 @@ def _map_arrays(tree, func):
     return tree
 
 
-def _to_backend(backend, host):
-    """A host array on ``backend``: floats in the model's dtype, integers keep theirs."""
-    host = np.asarray(host)
-    if host.dtype.kind == "f":
-        return backend.asarray(host)
-    return backend.asarray(host, dtype=getattr(backend.xp, host.dtype.name))
-
-
 class _State:
     """A model description (header and NumPy arrays) with every field checked and rebuilt.
 
@@ -616,7 +606,7 @@ class _State:
                     f"array {name!r} has shape {tuple(a.shape)} and dtype {a.dtype}, but layer {i} "
                     f"({layer.n_in} -> {layer.n_out}) needs a float array of shape {shape}."
                 )
-            if not np.all(np.isfinite(a)):
+            if not io.all_finite(a):
                 fail(f"array {name!r} holds NaN or infinite values.")
         stray = sorted(n for n in arrays if n not in expected and not (n.startswith("state") and n[5:].isdigit()))
         if stray:
@@ -652,30 +642,30 @@ class _State:
             except (TypeError, ValueError) as exc:
                 fail(f"its history is invalid ({exc})")
         if header.get("rng_state") is not None:
-            why = _rng_state_mismatch(header["rng_state"])
+            why = rng_state_mismatch(header["rng_state"])
             if why:
                 fail(f"its random generator state is invalid ({why}).")
         return cls(header, layers, params, solver, state, history, source)
 
     def check_range(self, dtype_name):
         """A ModelFileError when a value of the parameters or the optimizer state would overflow ``dtype_name``."""
-        limit = np.finfo(dtype_name).max
         named = list(zip((f"{p}{i}" for i in range(len(self.layers)) for p in ("W", "b")), self.params))
         if self.state is not None:
             for key, value in self.state.items():
                 if isinstance(value, list):
                     named += [(f"optimizer state {key!r}[{k}]", a) for k, a in enumerate(value)]
         for name, a in named:
-            if a.dtype.itemsize > np.dtype(dtype_name).itemsize and a.size and np.max(np.abs(a)) > limit:
+            largest = io.overflows(a, dtype_name)
+            if largest is not None:
                 raise io.ModelFileError(
                     f"{self.source!r}: {name if name.startswith('optimizer') else f'array {name!r}'} holds values "
-                    f"beyond {dtype_name}'s range (largest magnitude {np.max(np.abs(a)):.3g}); load it with "
+                    f"beyond {dtype_name}'s range (largest magnitude {largest:.3g}); load it with "
                     f"dtype='float64'."
                 )
 
     def optimizer_state(self, backend):
         """The optimizer state moved to ``backend``."""
-        return _map_arrays(self.state, lambda a: _to_backend(backend, a))
+        return _map_arrays(self.state, backend.from_host)
 
     def apply_extras(self, model, state):
         """Solver, optimizer state, History and random state onto ``model`` (nothing here can fail)."""
@@ -711,7 +701,8 @@ def _state_mismatch(state, solver, params):
     t = state.get("t")
     if isinstance(t, bool) or not isinstance(t, int) or not 0 <= t <= _MAX_STEPS:
         return f"it lacks a valid step count 't' (an integer in [0, {_MAX_STEPS}])"
-    reference = solver.optimizer.init_state([np.zeros(p.shape, p.dtype) for p in params], xp=np)
+    # The state a fresh optimizer has for these (host) parameters: its entries and their shapes.
+    reference = solver.optimizer.init_state(params, xp=io.HOST_XP)
     nonnegative = getattr(solver.optimizer, "nonnegative_state", ())
     if set(state) != set(reference):
         return f"it has the entries {sorted(state)}, the optimizer needs {sorted(reference)}"
@@ -722,39 +713,9 @@ def _state_mismatch(state, solver, params):
         if not isinstance(got, list) or len(got) != len(expected):
             return f"entry {key!r} must be a list of {len(expected)} arrays"
         for k, (g, e) in enumerate(zip(got, expected)):
-            if not isinstance(g, np.ndarray) or g.shape != e.shape or g.dtype.kind != "f":
-                return f"entry {key!r}[{k}] must be a float array of shape {e.shape}"
-            if not np.all(np.isfinite(g)):
-                return f"entry {key!r}[{k}] holds NaN or infinite values"
-            if key in nonnegative and np.any(g < 0):
-                return f"entry {key!r}[{k}] holds negative values (it accumulates squares)"
+            why = io.array_mismatch(g, tuple(e.shape), nonnegative=key in nonnegative)
+            if why:
+                return f"entry {key!r}[{k}] {why}"
     return ""
 
 
-# PCG64, the host generator of every backend: its state as numpy.random.PCG64().state has it.
-_RNG_KEYS = {"bit_generator", "state", "has_uint32", "uinteger"}
-
-
-def _rng_state_mismatch(rng):
-    """Why ``rng`` is not a state of the backends' host generator (PCG64) ('' when it is)."""
-    if not isinstance(rng, dict) or set(rng) != _RNG_KEYS:
-        return f"expected a dict with the entries {sorted(_RNG_KEYS)}"
-    if rng["bit_generator"] != "PCG64":
-        return f"the generator must be 'PCG64', got {rng['bit_generator']!r}"
-    inner = rng["state"]
-    if not isinstance(inner, dict) or set(inner) != {"state", "inc"}:
-        return "its 'state' must be a dict with the entries ['inc', 'state']"
-    for name, value, bound in (
-        ("state", inner["state"], 2**128),
-        ("inc", inner["inc"], 2**128),
-        ("has_uint32", rng["has_uint32"], 2),
-        ("uinteger", rng["uinteger"], 2**32),
-    ):
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < bound:
-            return f"{name!r} must be an integer in [0, {bound}), got {value!r}"
-    try:
-        # Tried on a scratch generator, so a state numpy refuses is a file error now rather than later.
-        np.random.PCG64().state = rng
-    except (TypeError, ValueError, OverflowError) as exc:
-        return f"{type(exc).__name__}: {exc}"
-    return ""

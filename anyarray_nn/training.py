@@ -479,14 +479,14 @@ def _exchange_statistics(dist, model, solver, batch_losses, batch_predictions, t
         val_loss_sum = val_loss * float(val_rows)
     device_figures = backend.to_numpy(xp.stack([loss_sum, correct, val_loss_sum, val_correct, checksum]))
     mine = [float(v) for v in device_figures] + [float(n), float(labels), float(val_rows)]
-    every = dist.exchange(mine)  # shape (ranks, 8): the one exchange of the epoch
-    checksums = every[:, 4]
+    every = dist.exchange(mine)  # one list of 8 figures per rank: the one exchange of the epoch
+    checksums = [figures[4] for figures in every]
     if not all(c == checksums[0] or (math.isnan(c) and math.isnan(checksums[0])) for c in checksums):
         raise RuntimeError(
-            f"The weights differ between the processes of `comm` (checksums {checksums.tolist()}); "
+            f"The weights differ between the processes of `comm` (checksums {checksums}); "
             f"data-parallel training cannot go on."
         )
-    loss_sum, correct, val_loss_sum, val_correct, _, n_all, labels_all, val_all = every.sum(axis=0).tolist()
+    loss_sum, correct, val_loss_sum, val_correct, _, n_all, labels_all, val_all = (sum(col) for col in zip(*every))
     values = [loss_sum / n_all, correct / labels_all if labels_all else 0.0]
     if val is not None:
         values += [val_loss_sum / val_all, val_correct / val_all]
