@@ -512,20 +512,18 @@ def jax_floor_fn(backend, X, sizes, batch):
         return carry + outs[-1][0, 0], outs
 
     compiled = jax.jit(products, static_argnums=(6,))
-    full = operands(batch)
-    last = n % batch
-    tail = operands(last) if last else None
     starts = list(range(0, n, batch))
-    # Compile both shapes now, outside any timing.
+    # Operands for each batch shape the epoch has (a full batch, a short last one), compiled now.
+    shapes = {m: operands(m) for m in dict.fromkeys(min(batch, n - start) for start in starts)}
     zero = put(np.zeros((), dtype=np.float32))
-    for m, (A, G) in [(batch, full)] + ([(last, tail)] if last else []):
+    for m, (A, G) in shapes.items():
         jax.block_until_ready(compiled(zero, X, 0, Ws, A, G, m))
 
     def epoch():
         carry, outs = zero, None
         for start in starts:
             m = min(batch, n - start)
-            A, G = full if m == batch else tail
+            A, G = shapes[m]
             carry, outs = compiled(carry, X, start, Ws, A, G, m)
         jax.block_until_ready((carry, outs))
         return outs

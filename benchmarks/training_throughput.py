@@ -207,7 +207,7 @@ def jax_jit_runner(X, labels, batch, start, device, args, record):
     zero = np.zeros((), dtype=np.float32)
     # Compile both batch shapes now, on throw-away parameters, outside any timing.
     warm_order = jax.device_put(np.arange(n, dtype=np.int32), device)
-    for rows in dict.fromkeys([batch, n % batch or batch]):
+    for rows in dict.fromkeys(min(batch, n - begin) for begin in range(0, n, batch)):
         jax.block_until_ready(compiled(fresh_params(), jax.device_put(zero, device), Xd, yd, warm_order, 0, rows))
     state = {"params": fresh_params()}
     record["loss"] = []
