@@ -8,7 +8,8 @@ GPU is present) and every batch size it measures, on synthetic float32 data (60,
   clock is read after the epoch's one host read, so queued device work is included); the wall time of the
   whole timed fit, between two waits for the device, is recorded as well. Where ``Settings`` accepts
   ``compile=``, ``--compile`` (default ``auto``: on JAX the training step is compiled with ``jax.jit``) is
-  passed and the JSON records whether the step was compiled;
+  passed and the JSON records whether the step was compiled (the compilation itself falls in the untimed
+  warm-up epochs; with ``--warmup 0`` it lands in the first timed one);
 * floor: seconds of exactly the matrix products that epoch needs (per layer the forward product, the
   weight-gradient product, and the product for the layer below except for the first layer), on the same
   backend, shapes and dtype, waited for before the clock is read. On JAX each batch's products are one
