@@ -6,10 +6,12 @@ and, when matplotlib is installed, a plot beside it.
 
 from __future__ import annotations
 
+import copy
 import datetime
 import importlib
 import importlib.metadata
 import importlib.util
+import inspect
 import json
 import math
 import os
@@ -128,7 +130,10 @@ def machine_info(use_torch=True):
         "gpus": gpu_names(use_torch),
         "versions": {
             name: _version(name)
-            for name in ("anyarray_nn", "numpy", "array_api_compat", "torch", "cupy", "sklearn", "threadpoolctl")
+            for name in (
+                "anyarray_nn", "numpy", "array_api_compat", "torch", "cupy", "jax", "jaxlib", "keras", "sklearn",
+                "threadpoolctl",
+            )
         },
         "blas": blas_info(),
         "environment": {k: os.environ[k] for k in OPENBLAS_VARIABLES + THREAD_VARIABLES if k in os.environ},
@@ -215,11 +220,17 @@ def torch_cuda_reason():
     return None if torch.cuda.is_available() else "torch sees no CUDA device"
 
 
-# (label, backend name, device, reason it is missing or None)
+def jax_reason():
+    return None if importlib.util.find_spec("jax") is not None else "jax is not installed"
+
+
+# (label, backend name, device, reason it is missing or None). JAX runs on its default device (the CPU
+# unless a GPU build of jaxlib is installed).
 def backend_cases(wanted=None):
     cases = [
         ("numpy", "numpy", None, None),
         ("torch-cpu", "torch", "cpu", torch_reason()),
+        ("jax", "jax", None, jax_reason()),
         ("cupy", "cupy", None, cupy_reason()),
         ("torch-cuda", "torch", "cuda", torch_cuda_reason()),
     ]
@@ -308,6 +319,19 @@ def summary(times):
     return {"median_s": statistics.median(times), "min_s": min(times), "times_s": times}
 
 
+def block(backend, arrays=()):
+    """Wait until ``backend`` has finished the work that produces ``arrays`` (before a clock is read).
+
+    ``Backend.synchronize`` waits for a GPU's queue; JAX dispatches asynchronously on the CPU as well, so
+    its arrays are waited for one by one (``jax.block_until_ready``).
+    """
+    backend.synchronize()
+    if backend.name == "jax":
+        import jax
+
+        jax.block_until_ready(arrays)
+
+
 def ratio(a, b):
     return a / b if b else math.nan
 
@@ -327,31 +351,65 @@ def paired_ratio(times_a, times_b):
 # Each "runner" does one epoch per call and returns its seconds. The runners of a batch size are called
 # in turns (one repetition of each, then the next round), so that a machine shared with other work slows
 # them alike and the ratios stay meaningful.
-def library_runner(backend_name, device, X, labels, batch, learning_rate=0.01, sizes=ARCHITECTURE):
+def settings_accept_compile():
+    """Whether this version's ``Settings`` takes ``compile=`` (compiling the training step, e.g. with jax.jit)."""
+    return "compile" in inspect.signature(ann.Settings).parameters
+
+
+def library_runner(backend_name, device, X, labels, batch, learning_rate=0.01, sizes=ARCHITECTURE, compile="auto"):
     """One epoch of ``Model.fit`` per call; the seconds come from ``History.epoch_time``.
 
     That clock is read after the epoch's one host read, which waits for the device; the wall time of
-    the whole ``fit`` call (its input checks included), between two ``Backend.synchronize()``, is
-    kept as well.
+    the whole ``fit`` call (its input checks included), between two waits for the device (``block``),
+    is kept as well.
+
+    ``compile`` is passed to ``Settings`` when it accepts it; ``record["compile"]`` holds what was passed
+    (None when ``Settings`` has no such parameter) and ``record["compiled"]`` whether the step was compiled.
     """
     model = ann.Model(mlp_layers(sizes), backend=backend_name, device=device, dtype="float32", seed=0)
     backend = model.backend
     Xd = backend.asarray(X)  # on the device once, outside the timing, as a user would keep it
     solver = ann.Solver(loss="crossentropy", optimizer="sgd", learning_rate=learning_rate)
-    settings = ann.Settings(epochs=1, batch_size=batch, verbose=0)
-    record = {"wall": [], "loss": [], "accuracy": []}
+    options = {"compile": compile} if settings_accept_compile() else {}
+    settings = ann.Settings(epochs=1, batch_size=batch, verbose=0, **options)
+    record = {"wall": [], "loss": [], "accuracy": [], "compile": options.get("compile")}
+    record["compiled"] = _compiled(options.get("compile"), backend)
 
     def epoch():
-        backend.synchronize()
+        block(backend, model.parameters())
         t0 = time.perf_counter()
         history = model.fit(Xd, labels, solver=solver, settings=settings)  # the same Solver: a warm start
-        backend.synchronize()
+        block(backend, model.parameters())
         record["wall"].append(time.perf_counter() - t0)
         record["loss"] += history.loss
         record["accuracy"] += history.accuracy
+        compiled = getattr(history, "compiled", None)  # where the library reports it, its word counts
+        if isinstance(compiled, bool):
+            record["compiled"] = compiled
         return history.epoch_time[-1]
 
     return epoch, backend, Xd, record
+
+
+def _compiled(option, backend):
+    """Whether ``Settings(compile=option)`` compiles the step on ``backend``: "auto" compiles on JAX only."""
+    if option is None or option is False:
+        return False
+    if option is True:
+        return True
+    return backend.name == "jax"
+
+
+def reference_start(sizes=ARCHITECTURE, seed=0):
+    """The starting weights ``[W_1, b_1, ...]`` (host float32) of ``Model(..., seed=seed)`` and a copy of its
+    generator as ``fit`` finds it, so a peer can start from the same weights and draw the same
+    per-epoch permutations (one ``permutation(n)`` per epoch, as ``fit`` draws with shuffling on).
+
+    The library draws both on the host, so they are the same on every backend for a seed.
+    """
+    model = ann.Model(mlp_layers(sizes), backend="numpy", dtype="float32", seed=seed)
+    params = [np.array(p, dtype=np.float32) for p in model.parameters()]
+    return params, copy.deepcopy(model.backend.rng)
 
 
 def synced(fn, sync):
@@ -378,7 +436,13 @@ def measure_in_turns(runners, repeat, warmup):
 
 
 def floor_fn(backend, X, sizes, batch):
-    """A function doing exactly the matrix products of one epoch on ``backend``, and nothing else."""
+    """A function doing exactly the matrix products of one epoch on ``backend``, and nothing else.
+
+    On JAX the products of one batch are one ``jax.jit``-compiled function (XLA's own matmul cost, one
+    dispatch per batch) and the epoch waits for the last of them before it returns.
+    """
+    if backend.name == "jax":
+        return jax_floor_fn(backend, X, sizes, batch)
     n = X.shape[0]
     rng = np.random.default_rng(1)
     Ws = [backend.asarray(rng.standard_normal((a, b), dtype=np.float32) * 0.05) for a, b in zip(sizes[:-1], sizes[1:])]
@@ -408,6 +472,61 @@ def floor_fn(backend, X, sizes, batch):
                 if i > 0:
                     out = G[i] @ Ws[i].T
         return out
+
+    return epoch
+
+
+def jax_floor_fn(backend, X, sizes, batch):
+    """``floor_fn`` on JAX arrays: per batch, one compiled function doing that batch's products.
+
+    The batch is a ``dynamic_slice`` of ``X`` inside the compiled function, so nothing but the products runs.
+    Every product is an output (XLA cannot drop any), and a scalar carried from batch to batch makes each
+    batch's products wait for the previous ones, as the steps of training do; the epoch blocks on the last
+    outputs.
+    """
+    import jax
+
+    n = X.shape[0]
+    rng = np.random.default_rng(1)
+
+    def put(a):
+        return jax.device_put(a, backend.device)
+
+    Ws = [put(rng.standard_normal((a, b), dtype=np.float32) * 0.05) for a, b in zip(sizes[:-1], sizes[1:])]
+    L = len(Ws)
+
+    def operands(m):
+        A = [put(rng.standard_normal((m, s), dtype=np.float32)) for s in sizes[1:-1]]
+        G = [put(rng.standard_normal((m, s), dtype=np.float32)) for s in sizes[1:]]
+        return A, G
+
+    def products(carry, X, start, Ws, A_rest, G, rows):
+        A = [jax.lax.dynamic_slice_in_dim(X, start, rows)] + list(A_rest)
+        outs = []
+        for i in range(L):  # forward
+            outs.append(A[i] @ Ws[i])
+        for i in range(L - 1, -1, -1):  # backward: weight gradient, then the gradient for the layer below
+            outs.append(A[i].T @ G[i])
+            if i > 0:
+                outs.append(G[i] @ Ws[i].T)
+        return carry + outs[-1][0, 0], outs
+
+    compiled = jax.jit(products, static_argnums=(6,))
+    starts = list(range(0, n, batch))
+    # Operands for each batch shape the epoch has (a full batch, a short last one), compiled now.
+    shapes = {m: operands(m) for m in dict.fromkeys(min(batch, n - start) for start in starts)}
+    zero = put(np.zeros((), dtype=np.float32))
+    for m, (A, G) in shapes.items():
+        jax.block_until_ready(compiled(zero, X, 0, Ws, A, G, m))
+
+    def epoch():
+        carry, outs = zero, None
+        for start in starts:
+            m = min(batch, n - start)
+            A, G = shapes[m]
+            carry, outs = compiled(carry, X, start, Ws, A, G, m)
+        jax.block_until_ready((carry, outs))
+        return outs
 
     return epoch
 

@@ -37,7 +37,7 @@ def parse_args(argv=None):
     p.add_argument("--batch-size", type=int, default=256)
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--warmup", type=int, default=1)
-    p.add_argument("--backends", nargs="+", default=["numpy"], help="some of: numpy torch-cpu cupy torch-cuda")
+    p.add_argument("--backends", nargs="+", default=["numpy"], help="some of: numpy torch-cpu jax cupy torch-cuda")
     p.add_argument("--out-dir")
     args = p.parse_args(argv)
     preset = FULL if args.full else QUICK

@@ -6,6 +6,7 @@ runs of the scripts (see the README's Performance section).
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import shutil
@@ -61,11 +62,57 @@ def test_training_throughput_reports_floor_and_peers(tmp_path):
         assert all(_positive(r["over_torch_nn"]) for r in rows)
     if report["sklearn"]:
         assert all(_positive(r["sklearn_speedup"]) for r in rows)
+    assert report["jax_jit"] == [] and report["keras"] == []  # the JAX peers run with the JAX row only
     targets = report["targets"]
     assert targets["numpy epoch/floor at batch 64"]["value"] == rows[0]["epoch_over_floor"]
     assert targets["cupy epoch / torch.nn (cuda) at batch 1024"]["met"] is None  # not measured here
     pytest.importorskip("matplotlib", reason="the plot needs matplotlib")
     assert (tmp_path / "training_throughput.png").stat().st_size > 1000
+
+
+def test_training_throughput_reports_jax_and_its_peers(tmp_path):
+    pytest.importorskip("jax", reason="the JAX row and its peers need jax")
+    out = _run(
+        "training_throughput.py", "--samples", 300, "--batch-sizes", 64, 256, "--repeat", 1, "--warmup", 0,
+        "--backends", "jax", "--no-torch-nn", "--no-sklearn", "--out-dir", tmp_path, cwd=tmp_path,
+    )
+    assert "jax.jit" in out
+    report = _report(tmp_path, "training_throughput")
+    rows = report["results"]
+    assert [(r["backend"], r["batch_size"]) for r in rows] == [("jax", 64), ("jax", 256)]
+    for r in rows:
+        assert _positive(r["epoch_over_floor"]) and isinstance(r["compiled"], bool)
+        assert _positive(r["over_jax_jit"])
+    # The hand-written step starts from the library's weights and draws its permutations: the same losses.
+    for peer, r in zip(report["jax_jit"], rows):
+        assert peer["batch_size"] == r["batch_size"] and _positive(peer["median_s"])
+        assert peer["train_loss"] == pytest.approx(r["epoch"]["train_loss"], rel=1e-3)
+    targets = report["targets"]
+    jit_target = targets["jax (compiled) epoch / hand-written jax.jit at batch 64 and 256"]
+    if rows[0]["compiled"] and rows[1]["compiled"]:
+        assert jit_target["value"] == max(r["over_jax_jit"] for r in rows)
+    else:  # the target is about the compiled step only
+        assert jit_target["value"] is None and jit_target["met"] is None
+    if importlib.util.find_spec("keras") is None:
+        assert report["keras"] == [] and any(s.startswith("keras peer") for s in report["skipped"])
+        return
+    assert [k["batch_size"] for k in report["keras"]] == [64, 256]
+    assert all(k["backend"] == "jax" and _positive(k["median_s"]) for k in report["keras"])
+    assert all(_positive(r["over_keras"]) for r in rows)
+    assert "vs keras" in report["markdown_table"]
+
+
+def test_training_throughput_skips_jax_peers_on_request(tmp_path):
+    pytest.importorskip("jax", reason="the JAX row needs jax")
+    _run(
+        "training_throughput.py", "--samples", 200, "--batch-sizes", 64, "--repeat", 1, "--warmup", 0,
+        "--backends", "jax", "--no-torch-nn", "--no-sklearn", "--no-jax-jit", "--no-keras", "--out-dir", tmp_path,
+        cwd=tmp_path,
+    )
+    report = _report(tmp_path, "training_throughput")
+    assert report["jax_jit"] == [] and report["keras"] == []
+    assert any("--no-jax-jit" in s for s in report["skipped"]) and any("--no-keras" in s for s in report["skipped"])
+    assert "over_jax_jit" not in report["results"][0] and "over_keras" not in report["results"][0]
 
 
 def test_scaling_reports_both_sweeps(tmp_path):
