@@ -277,181 +277,218 @@ def fit(
     -------
     History
     """
-    resumed = model.history_ if start_epoch else None
-    solver = default_solver(model, solver)
-    settings = Settings() if settings is None else settings
-    if not isinstance(settings, Settings):
-        raise TypeError(f"`settings` must be a Settings, got {type(settings).__name__}.")
-    verbose = settings.verbose if verbose is None else verbose
-    backend, xp, layers = model.backend, model.xp, model.layers
     callbacks = _check_callbacks(callbacks)
-    comm = distributed.check_communicator(comm)
-    # One process is no data parallelism: the plain path, bit for bit.
-    comm = comm if comm is not None and comm.Get_size() > 1 else None
-
-    # Validate and move the data to the device once; everything after this stays there.
-    X = check_X(X, backend, model.n_features)
-    T = check_targets(y, backend, solver.loss, model.n_outputs, X.shape[0])
-    val = None
-    if validation_data is not None:
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-            raise TypeError("`validation_data` must be a tuple (X_val, y_val).")
-        X_val = check_X(validation_data[0], backend, model.n_features, name="validation_data[0]")
-        T_val = check_targets(
-            validation_data[1], backend, solver.loss, model.n_outputs, X_val.shape[0], name="validation_data[1]"
-        )
-        val = (X_val, T_val)
-    early = settings.early_stopping
-    if early is not None and early.monitor.startswith("val_") and val is None:
-        raise ValueError(
-            f"EarlyStopping(monitor={early.monitor!r}) needs `validation_data`; pass validation_data=(X_val, y_val) "
-            f"or monitor='loss'."
-        )
-    plan = checkpoint_plan(checkpoint, checkpoint_every, checkpoint_best, val is not None)
-    if eval_batch_size is not None:
-        eval_batch_size = check_positive_int(eval_batch_size, "eval_batch_size")
-
-    optimizer, schedule = solver.optimizer, solver.schedule
-    n, m = X.shape[0], settings.batch_size
-    dist = None if comm is None else distributed.DataParallel(comm, backend, n, m, val is not None)
-    # The optimizers may update in place: own the arrays, so arrays a user assigned to layer.W are not changed.
-    params = [xp.asarray(p, copy=True) for p in model.parameters()]
-    if dist is not None and start_epoch == 0:
-        params = dist.broadcast_parameters(params)
-    model.set_parameters(params, check=False)
-    # Fitting again with the same Solver continues the optimizer's state and schedule (a warm start).
-    same_solver = getattr(model.solver_, "_origin", model.solver_) is getattr(solver, "_origin", solver)
-    if model.optimizer_state_ is None or not same_solver:
-        model.optimizer_state_ = optimizer.init_state(params, xp=xp)
-        schedule.reset()
-    state = model.optimizer_state_
-    model.solver_ = solver
-    schedule.begin(settings.epochs)
-
-    history = History() if resumed is None else resumed
-    model.history_ = history
-    rank = 0 if dist is None else dist.rank
-    # Progress is printed by rank 0 only.
-    progress = ProgressLogger(verbose if rank == 0 else 0)
-    built_in = [history, progress, DivergenceGuard(solver.learning_rate), LearningRateSchedule(schedule)]
-    if plan is not None:
-        best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
-        built_in.append(ModelCheckpoint(*plan, last_epoch=settings.epochs, best_val=best_val, comm=comm))
-    if early is not None:
-        built_in.append(early)
-    callbacks = built_in + callbacks
+    checkpoints = (checkpoint, checkpoint_every, checkpoint_best)
+    run = _Run(model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints)
+    callbacks = run.callbacks(callbacks, verbose)
+    epochs = run.settings.epochs
     for callback in callbacks:
-        callback.set_model(model)
-        callback.stop_training = False
-    n_batches = -(-n // m) if dist is None else dist.steps
-    for callback in callbacks:
-        callback.on_train_begin({"epochs": settings.epochs, "first_epoch": start_epoch + 1, "batches": n_batches})
+        callback.on_train_begin({"epochs": epochs, "first_epoch": start_epoch + 1, "batches": run.n_batches})
 
-    current = {"step": 0}
-    reduce_gradients = None if dist is None else dist.reducer(lambda: current["step"])
-    step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
-    # Data-parallel steps call MPI inside: they stay eager.
-    run_step, history.compiled = backend.compile(step, settings.compile if dist is None else False)
-    compiled = run_step is not step
-    # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
-    # neither a schedule nor the count recompiles it; the host keeps its own count.
-    t_host = state.get("t") if isinstance(state, dict) else None
-    classifier = is_classifier(layers, solver)
-    output_activation = layers[-1].activation
-    dropout = solver.regularization.dropout
-    truth = output_activation.decide(T, xp=xp) if classifier else None
-
-    stop_reason = f"completed {settings.epochs} epochs"
-    epochs_done = start_epoch
-    for epoch in range(start_epoch + 1, settings.epochs + 1):
-        t0 = time.perf_counter()
+    stop_reason, epochs_done = f"completed {epochs} epochs", start_epoch
+    for epoch in range(start_epoch + 1, epochs + 1):
         for callback in callbacks:
             callback.on_epoch_begin(epoch)
+        logs = run.train_epoch(epoch, callbacks)
+        epochs_done = epoch
+        stopper = next((c for c in callbacks if _ends(c, epoch, logs)), None)
+        if stopper is not None:
+            stop_reason = stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}"
+            break
+        run.reload()  # a callback may have changed the weights or dropped the optimizer state
+
+    end = {"stop_reason": stop_reason, "epochs_done": epochs_done}
+    for callback in callbacks:
+        callback.on_train_end(end)
+    history, early = run.history, run.settings.early_stopping
+    history.stop_reason = end["stop_reason"]
+    history.best_epoch = early.best_epoch if early is not None else best_epoch(history)
+    return history
+
+
+def _ends(callback, epoch, logs):
+    """Hand ``logs`` to ``callback``; whether it asks training to stop (the later ones are then skipped)."""
+    callback.on_epoch_end(epoch, logs)
+    return callback.stop_training
+
+
+class _Run:
+    """One fit's set-up and its epochs: checked data on the device, the step, the optimizer state.
+
+    Everything that can be refused is checked here, before the model changes.
+    """
+
+    def __init__(self, model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints):
+        self.model = model
+        self.solver = solver = default_solver(model, solver)
+        self.settings = settings = Settings() if settings is None else settings
+        if not isinstance(settings, Settings):
+            raise TypeError(f"`settings` must be a Settings, got {type(settings).__name__}.")
+        backend, xp, layers = model.backend, model.xp, model.layers
+        self.backend, self.xp, self.layers = backend, xp, layers
+        comm = distributed.check_communicator(comm)
+        # One process is no data parallelism: the plain path, bit for bit.
+        comm = comm if comm is not None and comm.Get_size() > 1 else None
+
+        # Validate and move the data to the device once; everything after this stays there.
+        self.X = check_X(X, backend, model.n_features)
+        self.T = check_targets(y, backend, solver.loss, model.n_outputs, self.X.shape[0])
+        self.val = None
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise TypeError("`validation_data` must be a tuple (X_val, y_val).")
+            X_val = check_X(validation_data[0], backend, model.n_features, name="validation_data[0]")
+            T_val = check_targets(
+                validation_data[1], backend, solver.loss, model.n_outputs, X_val.shape[0], name="validation_data[1]"
+            )
+            self.val = (X_val, T_val)
+        early = settings.early_stopping
+        if early is not None and early.monitor.startswith("val_") and self.val is None:
+            raise ValueError(
+                f"EarlyStopping(monitor={early.monitor!r}) needs `validation_data`; pass validation_data=(X_val, y_val) "
+                f"or monitor='loss'."
+            )
+        self.eval_batch_size = None if eval_batch_size is None else check_positive_int(eval_batch_size, "eval_batch_size")
+        self.plan = checkpoint_plan(*checkpoints, self.val is not None)
+
+        self.n, self.m = self.X.shape[0], settings.batch_size
+        self.dist = dist = None if comm is None else distributed.DataParallel(comm, backend, self.n, self.m, self.val is not None)
+        self.comm = comm
+        self.n_batches = -(-self.n // self.m) if dist is None else dist.steps
+        self.local = self.m if dist is None else dist.local_batch
+
+        optimizer, schedule = solver.optimizer, solver.schedule
+        # The optimizers may update in place: own the arrays, so arrays a user assigned to layer.W are not changed.
+        params = [xp.asarray(p, copy=True) for p in model.parameters()]
+        if dist is not None and start_epoch == 0:
+            params = dist.broadcast_parameters(params)
+        model.set_parameters(params, check=False)
+        # Fitting again with the same Solver continues the optimizer's state and schedule (a warm start).
+        same_solver = getattr(model.solver_, "_origin", model.solver_) is getattr(solver, "_origin", solver)
+        if model.optimizer_state_ is None or not same_solver:
+            model.optimizer_state_ = optimizer.init_state(params, xp=xp)
+            schedule.reset()
+        self.params, self.state = params, model.optimizer_state_
+        model.solver_ = solver
+        schedule.begin(settings.epochs)
+        self.history = model.history_ if start_epoch and model.history_ is not None else History()
+        model.history_ = self.history
+
+        self.current = {"step": 0}
+        reduce_gradients = None if dist is None else dist.reducer(lambda: self.current["step"])
+        self.step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
+        # Data-parallel steps call MPI inside: they stay eager.
+        self.run_step, self.history.compiled = backend.compile(self.step, settings.compile if dist is None else False)
+        self.compiled = self.run_step is not self.step
+        # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
+        # neither a schedule nor the count recompiles it; the host keeps its own count.
+        self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
+        self.classifier = is_classifier(layers, solver)
+        self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
+
+    def callbacks(self, user, verbose):
+        """The built-in callbacks in their order, then the user's, all attached to the model."""
+        history, solver, settings = self.history, self.solver, self.settings
+        verbose = settings.verbose if verbose is None else verbose
+        rank = 0 if self.dist is None else self.dist.rank
+        # Progress is printed by rank 0 only.
+        built_in = [
+            history,
+            ProgressLogger(verbose if rank == 0 else 0),
+            DivergenceGuard(solver.learning_rate),
+            LearningRateSchedule(solver.schedule),
+        ]
+        if self.plan is not None:
+            best_val = min([v for v in history.val_loss if math.isfinite(v)], default=math.inf)
+            built_in.append(ModelCheckpoint(*self.plan, last_epoch=settings.epochs, best_val=best_val, comm=self.comm))
+        if settings.early_stopping is not None:
+            built_in.append(settings.early_stopping)
+        callbacks = built_in + user
+        for callback in callbacks:
+            callback.set_model(self.model)
+            callback.stop_training = False
+        return callbacks
+
+    def train_epoch(self, epoch, callbacks):
+        """One epoch of steps, then its one host read; the epoch's figures as ``logs``."""
+        t0 = time.perf_counter()
+        backend, xp, dist = self.backend, self.xp, self.dist
         if dist is not None:
             dist.start_epoch(epoch)
         backend.start_epoch()
-        lr = schedule.learning_rate(solver.learning_rate)
-        lr_in = lr
-        if compiled:
+        lr = self.solver.schedule.learning_rate(self.solver.learning_rate)
+        params, state, lr_in = self.params, self.state, lr
+        if self.compiled:
             lr_in = xp.asarray(lr, dtype=backend.dtype, device=backend.device)
-            if isinstance(t_host, int):
-                state = {**state, "t": xp.asarray(t_host, dtype=xp.int64, device=backend.device)}
-        order = backend.permutation(n) if settings.shuffle else None
+            if isinstance(self.t_host, int):
+                state = {**state, "t": xp.asarray(self.t_host, dtype=xp.int64, device=backend.device)}
+        n, X, T, dropout = self.n, self.X, self.T, self.solver.regularization.dropout
+        order = backend.permutation(n) if self.settings.shuffle else None
         batch_losses, batch_predictions = [], []
-        local = m if dist is None else dist.local_batch
-        for batch in range(1, n_batches + 1):
-            start = (batch - 1) * local
-            rows = min(start + local, n) - start
-            current["step"] = batch - 1
+        for batch in range(1, self.n_batches + 1):
+            start = (batch - 1) * self.local
+            rows = min(start + self.local, n) - start
+            self.current["step"] = batch - 1
             if rows <= 0:
                 # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
-                params, state = step.update(params, state, [xp.zeros_like(p) for p in params], lr)
+                params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
             else:
                 if order is None:
                     Xb, Tb = X[start : start + rows, :], T[start : start + rows, :]
                 else:
                     idx = order[start : start + rows]
                     Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-                masks = network.dropout_masks(layers, rows, dropout, backend)
-                params, state, loss, predictions = run_step(params, state, Xb, Tb, masks, lr_in)
+                masks = network.dropout_masks(self.layers, rows, dropout, backend)
+                params, state, loss, predictions = self.run_step(params, state, Xb, Tb, masks, lr_in)
                 del Xb, Tb, masks
                 batch_losses.append(loss)
-                if classifier:
+                if self.classifier:
                     batch_predictions.append(predictions)
             for callback in callbacks:
                 callback.on_batch_end(batch)
 
         # Lazy libraries get their parameters and state computed now, so graphs do not grow over epochs.
         params, state = backend.materialize([params, state])
-        if isinstance(t_host, int):
-            t_host += n_batches
-            state = {**state, "t": t_host}
-        model.set_parameters(params, check=False)
-        model.optimizer_state_ = state
-        checksum = sum(xp.sum(p) for p in params)
-        if dist is None:
-            stats = list(_epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp))
-            if val is not None:
-                val_loss, val_correct = evaluate_device(model, val[0], val[1], solver, eval_batch_size, params)
-                stats += [val_loss, val_correct / val[0].shape[0]]
-            # A finite loss can come before a last step that made the weights non-finite: their sum, read
-            # with the rest, tells (the divergence guard).
-            stats.append(checksum)
-            # The one host read of the epoch.
-            values = [float(v) for v in backend.to_numpy(xp.stack(stats))]
-        else:
-            values = _exchange_statistics(
-                dist, model, solver, batch_losses, batch_predictions, truth, order, n, val, eval_batch_size, checksum
-            )
+        if isinstance(self.t_host, int):
+            self.t_host += self.n_batches
+            state = {**state, "t": self.t_host}
+        self.model.set_parameters(params, check=False)
+        self.model.optimizer_state_ = state
+        self.params, self.state = params, state
+        values = self._figures(batch_losses, batch_predictions, order)
         logs = {"loss": values[0]}
-        if classifier:
+        if self.classifier:
             logs["accuracy"] = values[1]
-        if val is not None:
+        if self.val is not None:
             logs["val_loss"] = values[2]
-            if classifier:
+            if self.classifier:
                 logs["val_accuracy"] = values[3]
         logs["epoch_time"] = time.perf_counter() - t0
         logs["learning_rate"] = lr
         logs["weights_finite"] = math.isfinite(values[-1])
-        epochs_done = epoch
-        stopper = None
-        for callback in callbacks:
-            callback.on_epoch_end(epoch, logs)
-            if callback.stop_training:
-                stopper = callback
-                break
-        if stopper is not None:
-            stop_reason = stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}"
-            break
-        # A callback may have changed the weights or dropped the optimizer state.
-        params, state = model.parameters(), model.optimizer_state_
+        return logs
 
-    end = {"stop_reason": stop_reason, "epochs_done": epochs_done}
-    for callback in callbacks:
-        callback.on_train_end(end)
-    history.stop_reason = end["stop_reason"]
-    history.best_epoch = early.best_epoch if early is not None else best_epoch(history)
-    return history
+    def _figures(self, batch_losses, batch_predictions, order):
+        """Loss, accuracy, [val_loss, val_accuracy,] weight checksum of the epoch: the one host read."""
+        xp, val = self.xp, self.val
+        checksum = sum(xp.sum(p) for p in self.params)
+        if self.dist is not None:
+            return _exchange_statistics(
+                self.dist, self.model, self.solver, batch_losses, batch_predictions, self.truth, order, self.n, val,
+                self.eval_batch_size, checksum,
+            )
+        stats = list(_epoch_statistics(batch_losses, batch_predictions, self.truth, order, self.n, self.m, xp))
+        if val is not None:
+            val_loss, val_correct = evaluate_device(self.model, val[0], val[1], self.solver, self.eval_batch_size, self.params)
+            stats += [val_loss, val_correct / val[0].shape[0]]
+        # A finite loss can come before a last step that made the weights non-finite: their sum, read
+        # with the rest, tells (the divergence guard).
+        stats.append(checksum)
+        return [float(v) for v in self.backend.to_numpy(xp.stack(stats))]
+
+    def reload(self):
+        """Take the model's parameters and optimizer state back (callbacks may have replaced them)."""
+        self.params, self.state = self.model.parameters(), self.model.optimizer_state_
 
 
 def _exchange_statistics(dist, model, solver, batch_losses, batch_predictions, truth, order, n, val, eval_batch_size, checksum):
