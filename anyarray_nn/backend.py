@@ -278,7 +278,9 @@ class Torch(Library):
     def compile(self, step):
         import torch
 
-        return torch.compile(step, dynamic=False)
+        # dynamic=None: a Python int that changes (the batch's first row) is made symbolic after its
+        # first change instead of recompiling for every value.
+        return torch.compile(step)
 
     def _import_namespace(self):
         return importlib.import_module("array_api_compat.torch")

@@ -80,3 +80,27 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None):
 def is_classifier(layers, solver):
     """Whether training counts correct predictions: a classification loss on a deciding output layer."""
     return bool(getattr(solver.loss, "classification", False) and getattr(layers[-1].activation, "classifier", False))
+
+
+def make_batch_step(step, *, xp):
+    """The step of a compiled fit: gather the batch, take the step, add its loss and hits to running sums.
+
+    ``batch_step(params, state, sums, X, T, truth, order, start, template, masks, lr)`` takes rows
+    ``order[start + template]`` of ``X`` and ``T`` (``start + template`` when ``order`` is None), with
+    ``template = arange(rows)`` fixing the batch's shape, so that taking the batch costs no operation
+    outside the compiled code. ``sums = (loss_sum, hits)``: the loss summed over the epoch's rows and the
+    decisions equal to ``truth`` (the output activation's decisions on the targets) so far. Returns
+    ``(params, state, sums)``.
+    """
+
+    def batch_step(params, state, sums, X, T, truth, order, start, template, masks, lr):
+        idx = start + template if order is None else xp.take(order, start + template, axis=0)
+        Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+        params, state, loss, predictions = step(params, state, Xb, Tb, masks, lr)
+        loss_sum, hits = sums
+        loss_sum = loss_sum + loss * float(template.shape[0])
+        if predictions is not None:
+            hits = hits + xp.sum(xp.astype(predictions == xp.take(truth, idx, axis=0), loss.dtype))
+        return params, state, (loss_sum, hits)
+
+    return batch_step

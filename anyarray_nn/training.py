@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import math
+import json
 import time
 
 from . import distributed, losses, network, optimizers, schedules
@@ -37,7 +38,7 @@ from .callbacks import (
     best_epoch,
     checkpoint_plan,
 )
-from .step import is_classifier, make_train_step
+from .step import is_classifier, make_batch_step, make_train_step
 
 class Solver:
     """What training minimizes and how.
@@ -306,6 +307,38 @@ def fit(
     return history
 
 
+# Compiled steps by what they compute: fitting again (a warm start, one epoch per call, a new Solver with
+# the same settings) reuses the compiled code instead of compiling it anew. A few are kept.
+_COMPILED = {}
+_COMPILED_KEPT = 8
+
+
+def _compiled_step(solver, layers, backend, when, step):
+    """The compiled batch step (:func:`anyarray_nn.step.make_batch_step`) and how it runs; None when eager."""
+    try:
+        what = json.dumps(
+            [
+                [layer.get_config() for layer in layers],
+                solver.loss.name,
+                solver.optimizer.name,
+                solver.optimizer.get_config(),
+                solver.regularization.get_config(),
+                solver.clip_norm,
+            ],
+            sort_keys=True,
+        )
+    except (TypeError, ValueError, AttributeError):  # components without a plain configuration
+        what = (tuple(id(layer) for layer in layers), id(getattr(solver, "_origin", solver)))
+    key = (what, backend.name, backend.device_str, backend.dtype_name, when)
+    if key not in _COMPILED:
+        eager = make_batch_step(step, xp=backend.xp)
+        compiled, how = backend.compile(eager, when)
+        if len(_COMPILED) >= _COMPILED_KEPT:
+            del _COMPILED[next(iter(_COMPILED))]
+        _COMPILED[key] = (None if compiled is eager else compiled, how)
+    return _COMPILED[key]
+
+
 def _ends(callback, epoch, logs):
     """Hand ``logs`` to ``callback``; whether it asks training to stop (the later ones are then skipped)."""
     callback.on_epoch_end(epoch, logs)
@@ -377,14 +410,17 @@ class _Run:
         self.current = {"step": 0}
         reduce_gradients = None if dist is None else dist.reducer(lambda: self.current["step"])
         self.step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
+        self.classifier = is_classifier(layers, solver)
+        self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
         # Data-parallel steps call MPI inside: they stay eager.
-        self.run_step, self.history.compiled = backend.compile(self.step, settings.compile if dist is None else False)
-        self.compiled = self.run_step is not self.step
+        self.batch_step, self.history.compiled = _compiled_step(
+            solver, layers, backend, settings.compile if dist is None else False, self.step
+        )
+        self.compiled = self.batch_step is not None
         # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
         # neither a schedule nor the count recompiles it; the host keeps its own count.
         self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
-        self.classifier = is_classifier(layers, solver)
-        self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
+        self._templates = {}
 
     def callbacks(self, user, verbose):
         """The built-in callbacks in their order, then the user's, all attached to the model."""
@@ -421,15 +457,26 @@ class _Run:
         if self.compiled:
             lr_in = xp.asarray(lr, dtype=backend.dtype, device=backend.device)
             if isinstance(self.t_host, int):
-                state = {**state, "t": xp.asarray(self.t_host, dtype=xp.int64, device=backend.device)}
+                # The library's default integer type (JAX without 64-bit types has no int64).
+                state = {**state, "t": xp.asarray(self.t_host, device=backend.device)}
         n, X, T, dropout = self.n, self.X, self.T, self.solver.regularization.dropout
         order = backend.permutation(n) if self.settings.shuffle else None
         batch_losses, batch_predictions = [], []
+        if self.compiled:
+            zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
+            sums = (zero, zero)
         for batch in range(1, self.n_batches + 1):
             start = (batch - 1) * self.local
             rows = min(start + self.local, n) - start
             self.current["step"] = batch - 1
-            if rows <= 0:
+            if self.compiled:
+                if rows not in self._templates:
+                    self._templates[rows] = xp.arange(rows, device=backend.device)
+                masks = network.dropout_masks(self.layers, rows, dropout, backend)
+                params, state, sums = self.batch_step(
+                    params, state, sums, X, T, self.truth, order, start, self._templates[rows], masks, lr_in
+                )
+            elif rows <= 0:
                 # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
                 params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
             else:
@@ -439,7 +486,7 @@ class _Run:
                     idx = order[start : start + rows]
                     Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
                 masks = network.dropout_masks(self.layers, rows, dropout, backend)
-                params, state, loss, predictions = self.run_step(params, state, Xb, Tb, masks, lr_in)
+                params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in)
                 del Xb, Tb, masks
                 batch_losses.append(loss)
                 if self.classifier:
@@ -455,6 +502,9 @@ class _Run:
         self.model.set_parameters(params, check=False)
         self.model.optimizer_state_ = state
         self.params, self.state = params, state
+        if self.compiled:
+            # Sums over the epoch's rows came out of the compiled steps: their means, in the usual list.
+            batch_losses, batch_predictions = sums, None
         values = self._figures(batch_losses, batch_predictions, order)
         logs = {"loss": values[0]}
         if self.classifier:
@@ -477,7 +527,12 @@ class _Run:
                 self.dist, self.model, self.solver, batch_losses, batch_predictions, self.truth, order, self.n, val,
                 self.eval_batch_size, checksum,
             )
-        stats = list(_epoch_statistics(batch_losses, batch_predictions, self.truth, order, self.n, self.m, xp))
+        if batch_predictions is None:
+            loss_sum, hits = batch_losses
+            labels = self.n * (math.prod(self.truth.shape[1:]) if self.truth is not None else 1)
+            stats = [loss_sum / float(self.n), hits / float(labels)]
+        else:
+            stats = list(_epoch_statistics(batch_losses, batch_predictions, self.truth, order, self.n, self.m, xp))
         if val is not None:
             val_loss, val_correct = evaluate_device(self.model, val[0], val[1], self.solver, self.eval_batch_size, self.params)
             stats += [val_loss, val_correct / val[0].shape[0]]
