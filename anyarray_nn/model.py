@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import os
 
-from . import activations, io, network, training
+from . import activations, io, network, optimizers, training
 from ._validation import check_positive_int, check_targets, check_X
 from .backend import Backend, rng_state_mismatch
 from .callbacks import History
@@ -445,7 +445,7 @@ class Model:
         new.set_rng_state(old.get_rng_state())  # the random stream continues where it was
         new.seed = old.seed
         params = [new.asarray(old.to_numpy(p)) for p in self.parameters()]
-        state = _map_arrays(self.optimizer_state_, lambda a: new.from_host(old.to_numpy(a)))
+        state = optimizers.map_state(self.optimizer_state_, lambda a: new.from_host(old.to_numpy(a)))
         for layer in self.layers:
             layer.attach(new)
         self.set_parameters(params, check=False)
@@ -554,17 +554,6 @@ class _Snapshot:
             vars(schedule).update(attributes)
 
 
-def _map_arrays(tree, func):
-    """``func`` applied to every array inside nested dicts / lists (an optimizer state)."""
-    if isinstance(tree, dict):
-        return {k: _map_arrays(v, func) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [_map_arrays(v, func) for v in tree]
-    if hasattr(tree, "shape") and hasattr(tree, "dtype"):
-        return func(tree)
-    return tree
-
-
 class _State:
     """A model description (header and NumPy arrays) with every field checked and rebuilt.
 
@@ -665,7 +654,7 @@ class _State:
 
     def optimizer_state(self, backend):
         """The optimizer state moved to ``backend``."""
-        return _map_arrays(self.state, backend.from_host)
+        return optimizers.map_state(self.state, backend.from_host)
 
     def apply_extras(self, model, state):
         """Solver, optimizer state, History and random state onto ``model`` (nothing here can fail)."""

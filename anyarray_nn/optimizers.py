@@ -390,6 +390,17 @@ class AdamW(Adam):
         return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
+def map_state(state, func):
+    """``func`` applied to every array of an optimizer state (nested dicts and lists); numbers stay."""
+    if isinstance(state, dict):
+        return {k: map_state(v, func) for k, v in state.items()}
+    if isinstance(state, (list, tuple)):
+        return [map_state(v, func) for v in state]
+    if hasattr(state, "shape") and hasattr(state, "dtype"):
+        return func(state)
+    return state
+
+
 def clip_by_global_norm(grads, clip_norm, *, xp):
     """Scale all gradients together so that their global L2 norm is at most ``clip_norm``.
 

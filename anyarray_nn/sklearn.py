@@ -169,17 +169,6 @@ def _objective_loss(output_activation, k):
     return _ScikitLearnLoss(losses.get("mse"), 0.5 * k, _rows_squared)
 
 
-def _map_arrays(tree, func):
-    """``func`` applied to every array inside nested dicts / lists (an optimizer state)."""
-    if isinstance(tree, dict):
-        return {k: _map_arrays(v, func) for k, v in tree.items()}
-    if isinstance(tree, (list, tuple)):
-        return [_map_arrays(v, func) for v in tree]
-    if hasattr(tree, "shape") and hasattr(tree, "dtype"):
-        return func(tree)
-    return tree
-
-
 def _is_stochastic(estimator):
     """partial_fit exists for the mini-batch solvers only, as in scikit-learn."""
     if isinstance(estimator.solver, str) and estimator.solver.lower() == "lbfgs":
@@ -266,7 +255,7 @@ class _BaseMLP(BaseEstimator):
         if isinstance(state.get("model_"), Model):
             state["model_"] = _export_model(state["model_"])
             if state.get("_optimizer_state") is not None:
-                state["_optimizer_state"] = _map_arrays(state["_optimizer_state"], to_numpy)
+                state["_optimizer_state"] = optimizers.map_state(state["_optimizer_state"], to_numpy)
         return state
 
     def __setstate__(self, state):
@@ -275,7 +264,7 @@ class _BaseMLP(BaseEstimator):
             state["model_"] = _import_model(state["model_"])
             if state.get("_optimizer_state") is not None:
                 backend = state["model_"].backend
-                state["_optimizer_state"] = _map_arrays(state["_optimizer_state"], backend.asarray)
+                state["_optimizer_state"] = optimizers.map_state(state["_optimizer_state"], backend.asarray)
         super().__setstate__(state)
 
     # ----------------------------------------------------------------------------------------------
