@@ -256,7 +256,8 @@ def minimize(
     c1, c2 : float
         Sufficient decrease and curvature constants of the strong Wolfe conditions.
     callback : callable, optional
-        ``callback(n_iter, fun)`` after every iteration.
+        ``callback(n_iter, fun, x, step)`` after every iteration (``step``: the line search's step length
+        along the L-BFGS direction); returning True stops the minimization.
 
     Returns
     -------
@@ -335,8 +336,9 @@ def minimize(
                 history.pop(0)
         f_old = f
         x, f, g, gmax = best.x, best.f, best.g, best.gmax
-        if callback is not None:
-            callback(n_iter, f)
+        if callback is not None and callback(n_iter, f, x, best.t):
+            message = "stopped by the callback"
+            break
         if gmax <= tol:
             converged, message = True, "the largest gradient entry is below tol"
             break

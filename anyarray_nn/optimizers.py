@@ -390,6 +390,39 @@ class AdamW(Adam):
         return {**super().get_config(), "weight_decay": self.weight_decay}
 
 
+class LBFGS(Optimizer):
+    """L-BFGS on the full batch (:mod:`anyarray_nn.lbfgs`): each epoch of ``fit`` is one iteration.
+
+    It needs the exact gradient of the whole objective, so ``fit`` evaluates the full training set (in
+    one batch; ``Settings.batch_size`` is not used), and it chooses its own step length by a strong-Wolfe
+    line search (``Solver.learning_rate`` is not used; ``history.learning_rate`` records those step
+    lengths). Dropout (a random objective), gradient clipping and data-parallel training do not apply.
+
+    Parameters
+    ----------
+    max_fun : int, default 15000
+        At most this many function evaluations in a fit.
+    tol : float, default 1e-5
+        Stop when the largest gradient entry is at most this.
+    history_size : int, default 10
+        Pairs of steps and gradient changes kept for the curvature estimate.
+    """
+
+    name = "lbfgs"
+    full_batch = True
+
+    def __init__(self, max_fun=15000, tol=1e-5, history_size=10):
+        self.max_fun = int(_positive(max_fun, "max_fun"))
+        self.tol = _non_negative(tol, "tol")
+        self.history_size = int(_positive(history_size, "history_size"))
+
+    def step(self, params, grads, state, learning_rate, *, xp):
+        raise TypeError("L-BFGS takes no mini-batch steps: train with it through fit (the full batch each epoch).")
+
+    def get_config(self):
+        return {"max_fun": self.max_fun, "tol": self.tol, "history_size": self.history_size}
+
+
 def map_state(state, func):
     """``func`` applied to every array of an optimizer state (nested dicts and lists); numbers stay."""
     if isinstance(state, dict):
@@ -430,7 +463,7 @@ def clip_by_global_norm(grads, clip_norm, *, xp):
 
 
 REGISTRY = Registry("optimizer", Optimizer)
-for _cls in (SGD, Momentum, Nesterov, RMSprop, Adagrad, Adam, AdamW):
+for _cls in (SGD, Momentum, Nesterov, RMSprop, Adagrad, Adam, AdamW, LBFGS):
     REGISTRY.register(_cls)
 names = REGISTRY.names
 register = REGISTRY.register

@@ -666,7 +666,7 @@ class _BaseMLP(BaseEstimator):
 
         curve = []
 
-        def record(n_iter, value):
+        def record(n_iter, value, x=None, step=None):
             curve.append(value)
             if self.verbose:
                 print(f"Iteration {n_iter}, loss = {value:.8f}")

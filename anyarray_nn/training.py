@@ -24,7 +24,7 @@ import math
 import json
 import time
 
-from . import distributed, losses, network, optimizers, schedules
+from . import distributed, lbfgs, losses, network, optimizers, schedules
 from . import regularization as regularization_module
 from ._validation import check_number, check_positive_int, check_targets, check_X
 from .callbacks import (
@@ -286,17 +286,8 @@ def fit(
     for callback in callbacks:
         callback.on_train_begin({"epochs": epochs, "first_epoch": start_epoch + 1, "batches": run.n_batches})
 
-    stop_reason, epochs_done = f"completed {epochs} epochs", start_epoch
-    for epoch in range(start_epoch + 1, epochs + 1):
-        for callback in callbacks:
-            callback.on_epoch_begin(epoch)
-        logs = run.train_epoch(epoch, callbacks)
-        epochs_done = epoch
-        stopper = next((c for c in callbacks if _ends(c, epoch, logs)), None)
-        if stopper is not None:
-            stop_reason = stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}"
-            break
-        run.reload()  # a callback may have changed the weights or dropped the optimizer state
+    train = run.train_full_batch if run.full_batch else run.train_epochs
+    stop_reason, epochs_done = train(callbacks, start_epoch)
 
     end = {"stop_reason": stop_reason, "epochs_done": epochs_done}
     for callback in callbacks:
@@ -383,6 +374,15 @@ class _Run:
             )
         self.eval_batch_size = None if eval_batch_size is None else check_positive_int(eval_batch_size, "eval_batch_size")
         self.plan = checkpoint_plan(*checkpoints, self.val is not None)
+        self.full_batch = getattr(solver.optimizer, "full_batch", False)
+        if self.full_batch:
+            for bad, what in (
+                (solver.regularization.dropout > 0, "dropout (its objective changes at every evaluation)"),
+                (solver.clip_norm is not None, "clip_norm (the line search sets the step)"),
+                (comm is not None, "data-parallel training (`comm`)"),
+            ):
+                if bad:
+                    raise ValueError(f"optimizer {solver.optimizer.name!r} works on the full batch and cannot take {what}.")
 
         self.n, self.m = self.X.shape[0], settings.batch_size
         self.dist = dist = None if comm is None else distributed.DataParallel(comm, backend, self.n, self.m, self.val is not None)
@@ -444,6 +444,19 @@ class _Run:
             callback.set_model(self.model)
             callback.stop_training = False
         return callbacks
+
+    def train_epochs(self, callbacks, start_epoch):
+        """Epochs of mini-batch steps until the last one or a callback's stop: ``(stop_reason, epochs_done)``."""
+        epochs = self.settings.epochs
+        for epoch in range(start_epoch + 1, epochs + 1):
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
+            logs = self.train_epoch(epoch, callbacks)
+            stopper = next((c for c in callbacks if _ends(c, epoch, logs)), None)
+            if stopper is not None:
+                return stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}", epoch
+            self.reload()  # a callback may have changed the weights or dropped the optimizer state
+        return f"completed {epochs} epochs", max(epochs, start_epoch)
 
     def train_epoch(self, epoch, callbacks):
         """One epoch of steps, then its one host read; the epoch's figures as ``logs``."""
@@ -540,6 +553,69 @@ class _Run:
         # with the rest, tells (the divergence guard).
         stats.append(checksum)
         return [float(v) for v in self.backend.to_numpy(xp.stack(stats))]
+
+    def train_full_batch(self, callbacks, start_epoch):
+        """L-BFGS over the whole training set: each iteration is an epoch for History and the callbacks.
+
+        Returns ``(stop_reason, epochs_done)``.
+        """
+        xp, layers, solver, optimizer = self.xp, self.layers, self.solver, self.solver.optimizer
+        X, T = self.X, self.T
+        epochs = self.settings.epochs
+
+        def fun_and_grad(params):
+            cache = network.forward(layers, params, X, xp=xp)
+            value, grads_W, grads_b = network.backward(layers, params, cache, T, solver.loss, solver.regularization, xp=xp)
+            return value, [g for pair in zip(grads_W, grads_b) for g in pair]
+
+        outcome = {"stop": None, "epoch": start_epoch, "t0": time.perf_counter()}
+
+        def iteration(n_iter, value, x, step):
+            epoch = start_epoch + n_iter
+            for callback in callbacks:
+                callback.on_epoch_begin(epoch)
+            self.params, self.state = x, {**(self.state or {}), "t": (self.t_host or 0) + n_iter}
+            self.model.set_parameters(x, check=False)
+            self.model.optimizer_state_ = self.state
+            # One host read per iteration for the figures the callbacks see (loss, accuracy, validation).
+            loss, accuracy = evaluate(self.model, X, T, solver, self.eval_batch_size)
+            logs = {"loss": loss}
+            if self.classifier:
+                logs["accuracy"] = accuracy
+            if self.val is not None:
+                logs["val_loss"], val_accuracy = evaluate(self.model, *self.val, solver, self.eval_batch_size)
+                if self.classifier:
+                    logs["val_accuracy"] = val_accuracy
+            now = time.perf_counter()
+            logs["epoch_time"], outcome["t0"] = now - outcome["t0"], now
+            # No learning rate: the History records the step length the line search chose.
+            logs["learning_rate"] = float(step)
+            logs["weights_finite"] = math.isfinite(value)
+            outcome["epoch"] = epoch
+            stopper = next((c for c in callbacks if _ends(c, epoch, logs)), None)
+            if stopper is not None:
+                outcome["stop"] = stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}"
+                return True
+            self.reload()
+            return False
+
+        result = lbfgs.minimize(
+            fun_and_grad,
+            self.params,
+            xp=xp,
+            max_iter=max(epochs - start_epoch, 0),
+            max_fun=optimizer.max_fun,
+            tol=optimizer.tol,
+            history_size=optimizer.history_size,
+            callback=iteration,
+        )
+        if outcome["stop"] is not None:
+            return outcome["stop"], outcome["epoch"]
+        if result.n_iter == 0:
+            self.model.set_parameters(result.x, check=False)
+        if outcome["epoch"] >= epochs:
+            return f"completed {epochs} epochs", outcome["epoch"]
+        return f"L-BFGS ended after {result.n_iter} iterations: {result.message}", outcome["epoch"]
 
     def reload(self):
         """Take the model's parameters and optimizer state back (callbacks may have replaced them)."""
