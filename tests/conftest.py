@@ -2,7 +2,10 @@
 
 Ids read like ``numpy-cpu-float64`` or ``strict-device1-float32``. A library or GPU that is missing
 skips its cases with the reason. ``any_backend`` adds the JAX and Dask cases (``jax-cpu-float64``,
-``dask-cpu-float32``, ...).
+``dask-cpu-float32``, ...): the tests that take it run the whole workflow on them (training against
+NumPy's losses, prediction, saving, moving, compiled steps, L-BFGS, the estimators). ``bk`` leaves them
+out by default because JAX's op-by-op compilation and Dask's task per operation make its many small
+cases take tens of minutes there; ``ANN_BK_ALL=1 pytest`` runs every ``bk`` test on them too.
 """
 
 from __future__ import annotations
@@ -133,12 +136,11 @@ def _lazy_or_immutable_cases():
     return cases
 
 
-# Not yet in ``bk``: training on Dask builds one ever-growing graph until the epoch loop materializes
-# its arrays each epoch (``Backend.materialize``).
-ANY_CASES = CASES + _lazy_or_immutable_cases()
+LAZY_OR_IMMUTABLE = _lazy_or_immutable_cases()
+ANY_CASES = CASES + LAZY_OR_IMMUTABLE
 
 
-@pytest.fixture(params=CASES)
+@pytest.fixture(params=CASES + (LAZY_OR_IMMUTABLE if os.environ.get("ANN_BK_ALL") else []))
 def bk(request):
     """A BackendCase: ``bk.backend``, ``bk.device``, ``bk.dtype``, ``bk.model(layers)``, ``bk.asarray(x)``."""
     return request.param
