@@ -391,12 +391,21 @@ class EarlyStopping(Callback):
         self.wait += 1
         return self.wait >= self.patience
 
-    def on_epoch_end(self, epoch, logs):
-        if self.monitor not in logs:
+    def check_monitor(self, recorded):
+        """A ValueError, before training starts, when a fit that records ``recorded`` lacks the monitored figure."""
+        if self.monitor in recorded:
+            return
+        if self.monitor.startswith("val_") and "val_loss" not in recorded:
             raise ValueError(
                 f"EarlyStopping(monitor={self.monitor!r}) needs `validation_data`; pass validation_data=(X_val, y_val) "
                 f"or monitor='loss'."
             )
+        raise ValueError(
+            f"EarlyStopping(monitor={self.monitor!r}) has nothing to monitor: this fit records {sorted(recorded)} "
+            f"(accuracies need a classification loss on a softmax or sigmoid output)."
+        )
+
+    def on_epoch_end(self, epoch, logs):
         if self.update(epoch, logs[self.monitor], self.model.parameters(), xp=self.model.xp):
             self.stop_training = True
             self.stop_reason = (

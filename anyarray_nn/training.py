@@ -20,8 +20,8 @@ does not import the Model.
 from __future__ import annotations
 
 import copy
-import math
 import json
+import math
 import time
 
 from . import distributed, lbfgs, losses, network, optimizers, schedules
@@ -39,6 +39,7 @@ from .callbacks import (
     checkpoint_plan,
 )
 from .step import is_classifier, make_batch_step, make_train_step
+
 
 class Solver:
     """What training minimizes and how.
@@ -278,10 +279,9 @@ def fit(
     -------
     History
     """
-    callbacks = _check_callbacks(callbacks)
     checkpoints = (checkpoint, checkpoint_every, checkpoint_best)
-    run = _Run(model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints)
-    callbacks = run.callbacks(callbacks, verbose)
+    run = _Run(model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks)
+    callbacks = run.callbacks(verbose)
     epochs = run.settings.epochs
     for callback in callbacks:
         callback.on_train_begin({"epochs": epochs, "first_epoch": start_epoch + 1, "batches": run.n_batches})
@@ -342,7 +342,9 @@ class _Run:
     Everything that can be refused is checked here, before the model changes.
     """
 
-    def __init__(self, model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints):
+    def __init__(
+        self, model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks
+    ):
         self.model = model
         self.solver = solver = default_solver(model, solver)
         self.settings = settings = Settings() if settings is None else settings
@@ -366,12 +368,14 @@ class _Run:
                 validation_data[1], backend, solver.loss, model.n_outputs, X_val.shape[0], name="validation_data[1]"
             )
             self.val = (X_val, T_val)
-        early = settings.early_stopping
-        if early is not None and early.monitor.startswith("val_") and self.val is None:
-            raise ValueError(
-                f"EarlyStopping(monitor={early.monitor!r}) needs `validation_data`; pass validation_data=(X_val, y_val) "
-                f"or monitor='loss'."
-            )
+        self.user_callbacks = _check_callbacks(callbacks)
+        self.classifier = is_classifier(layers, solver)
+        recorded = {"loss"} | ({"accuracy"} if self.classifier else set())
+        if self.val is not None:
+            recorded |= {"val_" + key for key in recorded}
+        for callback in [settings.early_stopping, *self.user_callbacks]:
+            if isinstance(callback, EarlyStopping):
+                callback.check_monitor(recorded)
         self.eval_batch_size = None if eval_batch_size is None else check_positive_int(eval_batch_size, "eval_batch_size")
         self.plan = checkpoint_plan(*checkpoints, self.val is not None)
         self.full_batch = getattr(solver.optimizer, "full_batch", False)
@@ -410,7 +414,6 @@ class _Run:
         self.current = {"step": 0}
         reduce_gradients = None if dist is None else dist.reducer(lambda: self.current["step"])
         self.step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
-        self.classifier = is_classifier(layers, solver)
         self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
         # Data-parallel steps call MPI inside: they stay eager.
         self.batch_step, self.history.compiled = _compiled_step(
@@ -422,7 +425,7 @@ class _Run:
         self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
         self._templates = {}
 
-    def callbacks(self, user, verbose):
+    def callbacks(self, verbose):
         """The built-in callbacks in their order, then the user's, all attached to the model."""
         history, solver, settings = self.history, self.solver, self.settings
         verbose = settings.verbose if verbose is None else verbose
@@ -439,7 +442,7 @@ class _Run:
             built_in.append(ModelCheckpoint(*self.plan, last_epoch=settings.epochs, best_val=best_val, comm=self.comm))
         if settings.early_stopping is not None:
             built_in.append(settings.early_stopping)
-        callbacks = built_in + user
+        callbacks = built_in + self.user_callbacks
         for callback in callbacks:
             callback.set_model(self.model)
             callback.stop_training = False
@@ -482,16 +485,16 @@ class _Run:
             start = (batch - 1) * self.local
             rows = min(start + self.local, n) - start
             self.current["step"] = batch - 1
-            if self.compiled:
+            if rows <= 0:
+                # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
+                params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
+            elif self.compiled:
                 if rows not in self._templates:
                     self._templates[rows] = xp.arange(rows, device=backend.device)
                 masks = network.dropout_masks(self.layers, rows, dropout, backend)
                 params, state, sums = self.batch_step(
                     params, state, sums, X, T, self.truth, order, start, self._templates[rows], masks, lr_in
                 )
-            elif rows <= 0:
-                # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
-                params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
             else:
                 if order is None:
                     Xb, Tb = X[start : start + rows, :], T[start : start + rows, :]
@@ -515,10 +518,7 @@ class _Run:
         self.model.set_parameters(params, check=False)
         self.model.optimizer_state_ = state
         self.params, self.state = params, state
-        if self.compiled:
-            # Sums over the epoch's rows came out of the compiled steps: their means, in the usual list.
-            batch_losses, batch_predictions = sums, None
-        values = self._figures(batch_losses, batch_predictions, order)
+        values = self._figures(batch_losses, batch_predictions, order, sums if self.compiled else None)
         logs = {"loss": values[0]}
         if self.classifier:
             logs["accuracy"] = values[1]
@@ -531,8 +531,12 @@ class _Run:
         logs["weights_finite"] = math.isfinite(values[-1])
         return logs
 
-    def _figures(self, batch_losses, batch_predictions, order):
-        """Loss, accuracy, [val_loss, val_accuracy,] weight checksum of the epoch: the one host read."""
+    def _figures(self, batch_losses, batch_predictions, order, sums=None):
+        """Loss, accuracy, [val_loss, val_accuracy,] weight checksum of the epoch: the one host read.
+
+        A compiled fit passes ``sums`` (its loss summed over the epoch's rows and its correct decisions)
+        instead of each batch's loss and predictions.
+        """
         xp, val = self.xp, self.val
         checksum = sum(xp.sum(p) for p in self.params)
         if self.dist is not None:
@@ -540,8 +544,8 @@ class _Run:
                 self.dist, self.model, self.solver, batch_losses, batch_predictions, self.truth, order, self.n, val,
                 self.eval_batch_size, checksum,
             )
-        if batch_predictions is None:
-            loss_sum, hits = batch_losses
+        if sums is not None:
+            loss_sum, hits = sums
             labels = self.n * (math.prod(self.truth.shape[1:]) if self.truth is not None else 1)
             stats = [loss_sum / float(self.n), hits / float(labels)]
         else:
@@ -611,8 +615,6 @@ class _Run:
         )
         if outcome["stop"] is not None:
             return outcome["stop"], outcome["epoch"]
-        if result.n_iter == 0:
-            self.model.set_parameters(result.x, check=False)
         if outcome["epoch"] >= epochs:
             return f"completed {epochs} epochs", outcome["epoch"]
         return f"L-BFGS ended after {result.n_iter} iterations: {result.message}", outcome["epoch"]

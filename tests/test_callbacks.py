@@ -147,3 +147,18 @@ def test_the_pure_step_changes_nothing_but_what_it_returns():
     # The model's own arrays were not touched.
     for p, q in zip(model.parameters(), before):
         np.testing.assert_array_equal(p, q)
+
+
+def test_an_early_stopping_callback_is_checked_before_training():
+    """An EarlyStopping passed in ``callbacks`` is checked like the one of Settings, before the model changes."""
+    X, y = _iris()
+    model = _model()
+    before = [p.copy() for p in model.parameters()]
+    with pytest.raises(ValueError, match="needs `validation_data`"):
+        model.fit(X, y, settings=ann.Settings(epochs=3, verbose=0), callbacks=[ann.EarlyStopping(monitor="val_loss")])
+    regressor = ann.Model([ann.Layer(4, 1, "linear")], backend="numpy", dtype="float64", seed=0)
+    with pytest.raises(ValueError, match=r"has nothing to monitor: this fit records \['loss'\]"):
+        regressor.fit(X, X[:, 0], settings=ann.Settings(epochs=3, verbose=0, early_stopping=ann.EarlyStopping(monitor="accuracy")))
+    assert model.history_ is None
+    for p, q in zip(model.parameters(), before):
+        np.testing.assert_array_equal(p, q)
