@@ -373,12 +373,7 @@ class Model:
                     f"`resume_from` {os.fspath(path)!r}: the position of its schedule {saved.schedule!r} does not fit "
                     f"the schedule of `solver`, {solver.schedule!r} ({exc})"
                 ) from None
-        content.check_range(self.backend.dtype_name)
-        params = [self.backend.asarray(a) for a in content.params]
-        state = content.optimizer_state(self.backend)
-        # Nothing below can fail: apply.
-        self.set_parameters(params, check=False)
-        content.apply_extras(self, state)
+        content.apply(self)
         if solver is None or saved is None:
             solver = saved if solver is None else solver
             if saved is None:
@@ -524,10 +519,7 @@ class Model:
             content.layers, backend=backend, device=device, dtype=header["dtype"] if dtype is None else dtype,
             seed=header["seed"],
         )
-        content.check_range(model.backend.dtype_name)
-        state = content.optimizer_state(model.backend)
-        model.set_parameters([model.backend.asarray(a) for a in content.params], check=False)
-        content.apply_extras(model, state)
+        content.apply(model)
         return model
 
 
@@ -652,19 +644,24 @@ class _State:
                     f"dtype='float64'."
                 )
 
-    def optimizer_state(self, backend):
-        """The optimizer state moved to ``backend``."""
-        return optimizers.map_state(self.state, backend.from_host)
+    def apply(self, model):
+        """Put this state onto ``model``: parameters, Solver, optimizer state, History and random state.
 
-    def apply_extras(self, model, state):
-        """Solver, optimizer state, History and random state onto ``model`` (nothing here can fail)."""
+        What can still fail (a value beyond the model's dtype, a move to its backend) happens before the
+        first change.
+        """
+        backend = model.backend
+        self.check_range(backend.dtype_name)
+        params = [backend.asarray(a) for a in self.params]
+        state = optimizers.map_state(self.state, backend.from_host)
+        model.set_parameters(params, check=False)
         model.solver_ = self.solver
         model.optimizer_state_ = state
         model.history_ = self.history
         # The model continues the saved run: its seed too (data-parallel ranks derive their streams from it).
-        model.backend.seed = self.header.get("seed")
+        backend.seed = self.header.get("seed")
         if self.header.get("rng_state") is not None:
-            model.backend.set_rng_state(self.header["rng_state"])
+            backend.set_rng_state(self.header["rng_state"])
 
 
 def _collect_refs(tree, used):
