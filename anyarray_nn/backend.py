@@ -44,14 +44,11 @@ class Library:
         The module that must import (named in the ImportError; its ``__version__`` goes in ``info()``).
     install : str
         How to install the package, shown when it is missing.
-    writeable : bool
-        Whether arrays may be updated in place (JAX, Dask and ndonnx arrays are updated by rebinding).
     """
 
     name = "generic"
     package = ""
     install = ""
-    writeable = True
 
     def __init__(self, xp=None):
         self._xp = xp
@@ -371,7 +368,6 @@ class ArrayApiStrict(Library):
 
 class Jax(Library):
     name, package, install = "jax", "jax", "pip install 'anyarray-nn[jax]' (or pip install jax)"
-    writeable = False  # immutable arrays: updates are rebound, ``x.at[...]`` is not in the standard
     is_namespace = staticmethod(array_api_compat.is_jax_namespace)
     is_array = staticmethod(array_api_compat.is_jax_array)
 
@@ -431,7 +427,6 @@ class Jax(Library):
 
 class Dask(Library):
     name, package, install = "dask", "dask", "pip install 'anyarray-nn[dask]' (or pip install 'dask[array]')"
-    writeable = False  # in-place writes copy the whole graph on every step
     is_namespace = staticmethod(array_api_compat.is_dask_namespace)
     is_array = staticmethod(array_api_compat.is_dask_array)
 
@@ -451,7 +446,6 @@ class Dask(Library):
 
 class Ndonnx(Library):
     name, package, install = "ndonnx", "ndonnx", "pip install ndonnx"
-    writeable = False  # each write adds a node to the ONNX graph
     is_namespace = staticmethod(array_api_compat.is_ndonnx_namespace)
     is_array = staticmethod(array_api_compat.is_ndonnx_array)
 
@@ -684,15 +678,6 @@ class Backend:
         values are skipped for them (there is nothing to read yet).
         """
         return self.library.has_values(x)
-
-    @property
-    def writeable(self):
-        """Whether the library supports updating arrays in place (False for JAX, Dask and ndonnx)."""
-        return self.library.writeable
-
-    def inplace_ok(self, x):
-        """Whether ``x`` itself may be updated in place (the library allows it and ``x`` is writeable)."""
-        return self.library.writeable and array_api_compat.is_writeable_array(x)
 
     def materialize(self, arrays):
         """Compute ``arrays`` now when the library is lazy, so their graphs stop growing.

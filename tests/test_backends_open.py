@@ -1,5 +1,5 @@
 """The open backend layer: any Array API library by name or namespace, honest dtypes, host copies,
-copies of a Backend and the hooks the training loop calls (materialize, inplace_ok, has_values)."""
+copies of a Backend and the hooks the training loop calls (materialize, has_values)."""
 
 import copy
 import importlib
@@ -80,7 +80,7 @@ def test_a_namespace_without_an_entry_uses_the_generic_one(monkeypatch):
     b = Backend(fake, dtype="float64", seed=0)
     assert b.name == "otherlib" and b.xp is fake
     assert b.device_str == str(strict.__array_namespace_info__().default_device())
-    assert b.writeable and not b.is_gpu
+    assert not b.is_gpu
     b.synchronize()
     assert b.materialize([1]) == [1]
 
@@ -169,7 +169,6 @@ def test_dask_materialize_persists_and_the_graph_stays_small():
         sizes.append(len(W.__dask_graph__()) + len(state["m"][0].__dask_graph__()))
     assert isinstance(W, da.Array) and isinstance(state["m"][0], da.Array)
     assert sizes[0] == sizes[-1]  # persisted: the graph is the chunks, not the history
-    assert not b.writeable and not b.inplace_ok(W)
 
 
 @pytest.mark.parametrize("name", CPU_NAMES)
@@ -181,14 +180,6 @@ def test_materialize_leaves_eager_arrays_alone(name):
     arrays = [b.normal((2,)), {"v": b.normal((2,))}]
     out = b.materialize(arrays)
     assert out[0] is arrays[0] and out[1]["v"] is arrays[1]["v"]
-
-
-@pytest.mark.parametrize("name, writeable", [("numpy", True), ("torch", True), ("array_api_strict", True), ("jax", False), ("dask", False), ("ndonnx", False)])
-def test_inplace_ok(name, writeable):
-    _need(name)
-    b = Backend(name)
-    assert b.writeable is writeable
-    assert b.inplace_ok(b.normal((2,))) is writeable
 
 
 @pytest.mark.parametrize("name", CPU_NAMES)
