@@ -710,7 +710,7 @@ def build_parser():
                    help="fraction of rows held out for the test report, in (0, 1)")
     t.add_argument("--val-size", type=_val_fraction, dest="val_size",
                    help="fraction of rows for validation, in [0, 1) (0: none)")
-    t.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
+    t.add_argument("--backend", default="auto", help="numpy, cupy, torch, jax, dask, array_api_strict, any installed Array API library, or auto (default)")
     t.add_argument("--device", help="device on the backend: cpu, cuda:0, device1, ...")
     t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default: float32")
     t.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
@@ -734,7 +734,7 @@ def build_parser():
     p.add_argument("csv", help="CSV file with a header row holding the feature columns")
     p.add_argument("--out", default="predictions.csv", help="CSV file to write (default: predictions.csv)")
     p.add_argument("--proba", action="store_true", help="classification: add one probability column per class")
-    p.add_argument("--backend", default="auto", help="numpy, cupy, torch, array_api_strict or auto (default)")
+    p.add_argument("--backend", default="auto", help="numpy, cupy, torch, jax, dask, array_api_strict, any installed Array API library, or auto (default)")
     p.add_argument("--device", help="device on the backend")
 
     e = sub.add_parser(
