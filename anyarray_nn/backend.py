@@ -17,7 +17,10 @@ seed gives the same initial weights and the same shuffling order on every backen
 from __future__ import annotations
 
 import copy
+import ctypes
+import glob
 import importlib
+import os
 import types
 import warnings
 
@@ -145,6 +148,19 @@ class Library:
         """How to make the library give ``dtype_name`` arrays, for the error when it does not."""
         return ""
 
+    # -- fused products --------------------------------------------------------------------------
+    def matmul_add(self, C, A, B):
+        """``C + A @ B``, written into ``C`` where the library allows it (``C`` is then returned).
+
+        The generic form makes the product, then adds it; an entry whose library can add a product to
+        an array in one call (BLAS ``gemm`` with ``beta = 1``) does that instead, saving a pass over
+        ``C`` and a temporary of its size.
+        """
+        if array_api_compat.is_writeable_array(C):
+            C += A @ B
+            return C
+        return C + A @ B
+
     # -- communication -----------------------------------------------------------------------------
     def allreduce_sum(self, backend, comm, flat):
         """Sum ``flat`` over ``comm`` through a host buffer (MPI reads NumPy memory without a copy)."""
@@ -182,6 +198,84 @@ class NumPy(Library):
 
     def to_numpy(self, x):
         return np.asarray(x)
+
+    def matmul_add(self, C, A, B):
+        # One gemm call into NumPy's own BLAS where it can be found and the arrays suit it.
+        if _NUMPY_GEMM.add(C, A, B):
+            return C
+        return super().matmul_add(C, A, B)
+
+
+class _NumPyGemm:
+    """``C += A @ B`` as one call of the ``cblas_?gemm`` of the OpenBLAS that NumPy itself is linked to.
+
+    NumPy has no matrix product with ``beta = 1``. Its wheels carry OpenBLAS (``scipy-openblas``), which
+    exports ``cblas_sgemm`` / ``cblas_dgemm`` (with the prefix and 64-bit integer suffix of that build);
+    loading the same file reuses the library NumPy loaded, with its thread pool. Where the library cannot
+    be found (another BLAS, another platform's layout), :meth:`add` answers False and the caller falls
+    back to the product and an addition.
+    """
+
+    _ROW_MAJOR, _NO_TRANS, _TRANS = 101, 111, 112
+
+    def __init__(self):
+        self._functions = None  # {dtype: ctypes function}, found on first use
+
+    def _find(self):
+        functions = {}
+        here = os.path.dirname(np.__file__)
+        # Where NumPy's wheels keep their OpenBLAS: numpy.libs beside the package (Linux), .dylibs inside it (macOS).
+        patterns = [os.path.join(here, "..", "numpy.libs", "libscipy_openblas*"), os.path.join(here, ".dylibs", "libscipy_openblas*")]
+        files = sorted(f for pattern in patterns for f in glob.glob(pattern))
+        for path in files:
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError:
+                continue
+            for names, integer in ((("scipy_cblas_sgemm64_", "scipy_cblas_dgemm64_"), ctypes.c_int64),
+                                   (("scipy_cblas_sgemm", "scipy_cblas_dgemm"), ctypes.c_int)):
+                found = [getattr(lib, name, None) for name in names]
+                if None in found:
+                    continue
+                for fn, dtype, real in zip(found, (np.float32, np.float64), (ctypes.c_float, ctypes.c_double)):
+                    fn.restype = None
+                    fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int, integer, integer, integer, real,
+                                   ctypes.c_void_p, integer, ctypes.c_void_p, integer, real, ctypes.c_void_p, integer]
+                    functions[np.dtype(dtype)] = fn
+                return functions
+        return functions
+
+    @classmethod
+    def _operand(cls, X):
+        """``(transpose flag, leading dimension)`` of a 2-D operand, or None when BLAS cannot read it as is."""
+        if X.flags.c_contiguous:
+            return cls._NO_TRANS, X.shape[1]
+        if X.flags.f_contiguous:  # the transpose of a C-ordered matrix, such as A_prev.T
+            return cls._TRANS, X.shape[0]
+        return None
+
+    def add(self, C, A, B):
+        """Add ``A @ B`` into ``C`` in one gemm call; False (nothing done) where that is not possible."""
+        if self._functions is None:
+            self._functions = self._find()
+        gemm = self._functions.get(C.dtype) if type(C) is np.ndarray else None
+        if gemm is None or type(A) is not np.ndarray or type(B) is not np.ndarray:
+            return False
+        if A.dtype != C.dtype or B.dtype != C.dtype or A.ndim != 2 or B.ndim != 2 or C.ndim != 2:
+            return False
+        (m, k), (k2, n) = A.shape, B.shape
+        if k != k2 or C.shape != (m, n) or 0 in (m, n, k):
+            return False
+        if not (C.flags.c_contiguous and C.flags.writeable and C.flags.aligned and A.flags.aligned and B.flags.aligned):
+            return False
+        a, b = self._operand(A), self._operand(B)
+        if a is None or b is None or np.may_share_memory(C, A) or np.may_share_memory(C, B):
+            return False
+        gemm(self._ROW_MAJOR, a[0], b[0], m, n, k, 1.0, A.ctypes.data, a[1], B.ctypes.data, b[1], 1.0, C.ctypes.data, n)
+        return True
+
+
+_NUMPY_GEMM = _NumPyGemm()
 
 
 class CuPy(Library):
@@ -294,6 +388,12 @@ class Torch(Library):
         if dev.type == "cuda" and not torch.cuda.is_available():
             raise RuntimeError(f"`device`={device!r} asks for CUDA, but torch sees no CUDA device.")
         return dev
+
+    def matmul_add(self, C, A, B):
+        # addmm_ adds the product in the BLAS call itself (beta = 1).
+        if C.requires_grad or A.dtype != C.dtype or B.dtype != C.dtype:
+            return super().matmul_add(C, A, B)
+        return C.addmm_(A, B)
 
     def plain(self, x):
         # Inputs come in without autograd history: the library computes its own gradients, and a
@@ -693,6 +793,20 @@ class Backend:
         unchanged.
         """
         return self.library.materialize(arrays)
+
+    # ----------------------------------------------------------------------------------------------
+    # fused products
+    def matmul_add(self, C, A, B):
+        """``C + A @ B``, written into ``C`` where the library allows it, in one BLAS call where it has one.
+
+        Parameters
+        ----------
+        C : array, shape (m, n)
+            May be overwritten: use only the returned array afterwards.
+        A : array, shape (m, k)
+        B : array, shape (k, n)
+        """
+        return self.library.matmul_add(C, A, B)
 
     # ----------------------------------------------------------------------------------------------
     # random numbers, all from one host generator

@@ -11,6 +11,9 @@ Backward, given ``grad_Z = dL/dZ`` of shape ``(n, n_out)``::
     grad_b = sum_rows(grad_Z)   (n_out,)
     grad_A_prev = grad_Z @ W.T  (n, n_in)     what the layer below receives
 
+Plain SGD can take the step inside the weight product: with ``-lr`` folded into ``grad_Z``,
+``W + A_prev.T @ grad_Z`` is the new ``W``, one BLAS call with ``beta = 1`` on libraries that offer it.
+
 Both take the parameters as arguments (by default the layer's own), so the same code serves the
 model's forward pass, a pure training step on parameters held elsewhere and a traced export.
 """
@@ -118,7 +121,7 @@ class Layer:
             Z = Z + b
         return Z, self.activation.forward(Z, xp=xp)
 
-    def backward(self, grad_Z, A_prev, *, xp, params=None, input_grad=True):
+    def backward(self, grad_Z, A_prev, *, xp, params=None, input_grad=True, matmul_add=None):
         """Gradients of the loss from ``grad_Z = dL/dZ`` of shape ``(n_samples, n_out)``.
 
         Parameters
@@ -130,17 +133,23 @@ class Layer:
             The parameters of that forward pass; default the layer's own.
         input_grad : bool, default True
             Whether to compute ``grad_A_prev`` (the first layer's is not needed).
+        matmul_add : callable, optional
+            ``matmul_add(C, A, B) -> C + A @ B`` (:meth:`~anyarray_nn.Backend.matmul_add`). When given,
+            the layer returns ``W + A_prev.T @ grad_Z`` in place of ``grad_W``, possibly written into ``W``:
+            plain SGD, whose ``grad_Z`` already carries ``-lr``, gets its new weights from the product.
 
         Returns
         -------
         grad_W : array, shape (n_in, n_out)
+            Or the new ``W`` with ``matmul_add``.
         grad_b : array, shape (n_out,)
         grad_A_prev : array, shape (n_samples, n_in), or None without ``input_grad``
         """
         W = self._W if params is None else params[0]
-        grad_W = A_prev.T @ grad_Z
-        grad_b = xp.sum(grad_Z, axis=0)
+        # Before the weight product: with matmul_add that may overwrite W.
         grad_A_prev = grad_Z @ W.T if input_grad else None
+        grad_W = A_prev.T @ grad_Z if matmul_add is None else matmul_add(W, A_prev.T, grad_Z)
+        grad_b = xp.sum(grad_Z, axis=0)
         return grad_W, grad_b, grad_A_prev
 
     def get_config(self):

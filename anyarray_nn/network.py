@@ -84,7 +84,7 @@ def forward(layers, params, X, masks=None, *, xp):
     return cache
 
 
-def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None):
+def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, matmul_add=None):
     """Backpropagation ("BackProp"): the loss and the gradients of every layer's parameters.
 
     Parameters
@@ -101,16 +101,23 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None):
         Every gradient comes multiplied by it. Every gradient is linear in the output gradient, so scaling
         that ``(n_samples, n_outputs)`` array scales them all for a few multiplications: plain SGD passes
         ``-lr`` and gets its updates.
+    matmul_add : callable, optional
+        ``(C, A, B) -> C + A @ B`` (:meth:`~anyarray_nn.Backend.matmul_add`). When given, each weight
+        gradient is added to its weights as it is computed (in place where the library allows it) and
+        ``grads_W`` holds the new weights: with ``scale=-lr`` and no weight penalty, plain SGD's step.
 
     Returns
     -------
     loss : 0-d array
         Data loss plus the weight penalty.
     grads_W : list of arrays, ``grads_W[l]`` of shape ``(n_in_l, n_out_l)``
+        (the new weights with ``matmul_add``)
     grads_b : list of arrays, ``grads_b[l]`` of shape ``(n_out_l,)``
     """
     last = len(layers) - 1
     Ws, Wbs = params[0::2], pairs(params)
+    if matmul_add is not None and regularization.active:
+        raise ValueError("backward: `matmul_add` adds the data gradient alone; it cannot take a weight penalty.")
     Z, A = cache[last]
     act = layers[last].activation
     value = loss.forward(Z, A, T, act, xp=xp)
@@ -121,7 +128,7 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None):
     grads_b = [None] * len(layers)
     for i in range(last, -1, -1):
         grad_W, grads_b[i], grad_A = layers[i].backward(
-            grad_Z, cache.inputs[i], xp=xp, params=Wbs[i], input_grad=i > 0
+            grad_Z, cache.inputs[i], xp=xp, params=Wbs[i], input_grad=i > 0, matmul_add=matmul_add
         )
         penalty_grad = regularization.gradient(Ws[i], xp=xp)
         if penalty_grad is not None and scale is not None:

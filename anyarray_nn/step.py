@@ -5,6 +5,7 @@ and gradient checks plug in.
 
     cache = forward(params, Xb, masks)                   # (Z, A) per layer
     loss, grads = backward(cache, Tb)                    # fused output gradient where possible
+                                                         # (plain SGD: W + A.T @ (-lr G) in one product)
     grads = reduce(grads)                                # data-parallel: sum over processes
     grads = clip(grads)                                  # optional, after the reduction
     params, state = optimizer.step(params, grads, state, lr)
@@ -20,7 +21,7 @@ from __future__ import annotations
 from . import network, optimizers
 
 
-def make_train_step(layers, solver, *, xp, reduce_gradients=None):
+def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=None):
     """The training step of ``layers`` under ``solver``.
 
     Parameters
@@ -32,6 +33,10 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None):
     reduce_gradients : callable, optional
         ``grads -> grads`` applied to the flat gradient list before clipping and the update (the
         data-parallel all-reduce).
+    matmul_add : callable, optional
+        ``(C, A, B) -> C + A @ B``, the backend's :meth:`~anyarray_nn.Backend.matmul_add`. Plain SGD
+        without a weight penalty then adds each weight update inside its product (one BLAS call where
+        the library has one) instead of making the product and adding it after.
 
     Returns
     -------
@@ -49,6 +54,8 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None):
     classifier = is_classifier(layers, solver)
     # Plain SGD gets its updates straight from backpropagation (clipping needs true gradients).
     fold = optimizers.folds_learning_rate(optimizer) and clip_norm is None and reduce_gradients is None
+    # ... and with nothing else joining the weight gradient, the product itself can add the update.
+    fused = fold and matmul_add is not None and not regularization.active
 
     def update(params, state, grads, lr):
         """The second half of a step: reduce, clip, then the optimizer's update."""
@@ -62,13 +69,17 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None):
 
     def step(params, state, Xb, Tb, masks, lr):
         cache = network.forward(layers, params, Xb, masks, xp=xp)
-        value, grads_W, grads_b = network.backward(
-            layers, params, cache, Tb, loss, regularization, xp=xp, scale=-lr if fold else None
-        )
         predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
+        value, grads_W, grads_b = network.backward(
+            layers, params, cache, Tb, loss, regularization, xp=xp, scale=-lr if fold else None,
+            matmul_add=matmul_add if fused else None,
+        )
         # Let go of this batch's activations before the update: the peak memory of an epoch holds one
         # batch's activations, not two.
         del cache
+        if fused:  # grads_W are the new weights already; the biases take their updates
+            biases, state = optimizer.apply_updates(params[1::2], grads_b, state, xp=xp)
+            return [p for pair in zip(grads_W, biases) for p in pair], state, value, predictions
         params, state = update(params, state, [g for pair in zip(grads_W, grads_b) for g in pair], lr)
         return params, state, value, predictions
 

@@ -413,7 +413,9 @@ class _Run:
 
         self.current = {"step": 0}
         reduce_gradients = None if dist is None else dist.reducer(lambda: self.current["step"])
-        self.step = make_train_step(layers, solver, xp=xp, reduce_gradients=reduce_gradients)
+        self.step = make_train_step(
+            layers, solver, xp=xp, reduce_gradients=reduce_gradients, matmul_add=backend.matmul_add
+        )
         self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
         # Data-parallel steps call MPI inside: they stay eager.
         self.batch_step, self.history.compiled = _compiled_step(
