@@ -43,7 +43,11 @@ def test_quadratic_matches_the_exact_minimizer():
         return 0.5 * v @ A @ v - b @ v, [A @ v - b]
 
     result = lbfgs.minimize(fun_and_grad, [np.zeros(8)], xp=np, max_iter=100, tol=1e-10, ftol=0.0)
-    np.testing.assert_allclose(result.x[0], np.linalg.solve(A, b), atol=1e-8)
+    assert result.converged
+    # With ftol=0 the run ends where a step no longer lowers f in float64. Near the minimum f changes by
+    # e^T A e / 2 for an error e, so f resolves e only to about sqrt(eps |f| / lambda_min) ~ 1e-8 here;
+    # where the run stops inside that band depends on how the BLAS kernel rounds v @ A @ v.
+    np.testing.assert_allclose(result.x[0], np.linalg.solve(A, b), atol=1e-7)
 
 
 def test_limits_and_one_read_per_evaluation(monkeypatch):

@@ -1,9 +1,14 @@
-"""Training results stay bit-identical across refactorings of the training code.
+"""Training results stay the same across refactorings of the training code.
 
 ``data/reference_training.npz`` holds the weights and per-epoch losses of three NumPy float64 fits
 (SGD, Adam and Nesterov, each with dropout, a penalty and a learning-rate schedule) recorded with an
 earlier version of the library. Any change to the order of random draws, the arithmetic of the step or
-the bookkeeping of an epoch shows up here as a difference in the last bits.
+the bookkeeping of an epoch shows up here.
+
+The comparison allows a few units in the last place and no more: OpenBLAS picks its matrix-product
+kernel by CPU (Haswell, SkylakeX, ...), and two kernels round the same product differently, so the
+recorded run is bit-identical only on a CPU that takes the recording's kernel. A changed draw or step
+differs by many orders of magnitude more than that.
 """
 
 import os
@@ -51,6 +56,6 @@ def test_training_is_bit_identical_to_the_recorded_run(name):
     )
     history = model.fit(X, y, solver=_solvers()[name], settings=ann.Settings(epochs=8, batch_size=16, verbose=0))
     with np.load(REFERENCE) as ref:
-        np.testing.assert_array_equal(np.asarray(history.loss), ref[f"{name}_loss"])
+        np.testing.assert_allclose(np.asarray(history.loss), ref[f"{name}_loss"], rtol=1e-13, atol=0)
         for i, p in enumerate(model.parameters()):
-            np.testing.assert_array_equal(ann.to_numpy(p), ref[f"{name}_{i}"])
+            np.testing.assert_allclose(ann.to_numpy(p), ref[f"{name}_{i}"], rtol=1e-12, atol=1e-15)
