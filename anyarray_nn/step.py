@@ -69,11 +69,11 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
 
     def step(params, state, Xb, Tb, masks, lr):
         cache = network.forward(layers, params, Xb, masks, xp=xp)
-        predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
         value, grads_W, grads_b = network.backward(
             layers, params, cache, Tb, loss, regularization, xp=xp, scale=-lr if fold else None,
             matmul_add=matmul_add if fused else None,
         )
+        predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
         # Let go of this batch's activations before the update: the peak memory of an epoch holds one
         # batch's activations, not two.
         del cache
