@@ -224,8 +224,12 @@ class _NumPyGemm:
     def _find(self):
         functions = {}
         here = os.path.dirname(np.__file__)
-        # Where NumPy's wheels keep their OpenBLAS: numpy.libs beside the package (Linux), .dylibs inside it (macOS).
-        patterns = [os.path.join(here, "..", "numpy.libs", "libscipy_openblas*"), os.path.join(here, ".dylibs", "libscipy_openblas*")]
+        # Where NumPy's wheels keep their OpenBLAS: numpy.libs beside the package (Linux, Windows), .dylibs
+        # inside it (macOS).
+        patterns = [
+            os.path.join(here, "..", "numpy.libs", "libscipy_openblas*"),
+            os.path.join(here, ".dylibs", "libscipy_openblas*"),
+        ]
         files = sorted(f for pattern in patterns for f in glob.glob(pattern))
         for path in files:
             try:
