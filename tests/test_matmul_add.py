@@ -12,6 +12,7 @@ import pytest
 import anyarray_nn as ann
 from anyarray_nn import backend as backend_module
 from anyarray_nn import network
+from conftest import BackendCase
 
 
 def _operands(seed=0, m=7, k=5, n=4, dtype=np.float64):
@@ -133,10 +134,7 @@ def test_backward_refuses_matmul_add_with_a_weight_penalty():
         )
 
 
-def _fit(bk, monkeypatch=None, generic=False, **solver):
-    if generic:
-        # The same fit with every library's matmul_add replaced by the generic product-then-add.
-        monkeypatch.setattr(type(bk.make().library), "matmul_add", backend_module.Library.matmul_add)
+def _fit(bk, **solver):
     X, y = ann.datasets.load_iris()
     X = (X - X.mean(0)) / X.std(0)
     model = bk.model([ann.Layer(4, 16, "relu"), ann.Layer(16, 8, "tanh"), ann.Layer(8, 3, "softmax")], seed=1)
@@ -150,8 +148,9 @@ def _fit(bk, monkeypatch=None, generic=False, **solver):
 @pytest.mark.parametrize("solver", [{}, {"regularization": ann.Regularization(dropout=0.2)}], ids=["sgd", "sgd+dropout"])
 def test_plain_sgd_fit_with_the_fused_update_equals_the_product_then_add(bk64, monkeypatch, solver):
     fused_history, fused = _fit(bk64, **solver)
-    with monkeypatch.context() as m:
-        plain_history, plain = _fit(bk64, m, generic=True, **solver)
+    # The same fit with the library's matmul_add replaced by the generic product-then-add.
+    monkeypatch.setattr(type(bk64.make().library), "matmul_add", backend_module.Library.matmul_add)
+    plain_history, plain = _fit(bk64, **solver)
     np.testing.assert_allclose(fused_history.loss, plain_history.loss, rtol=1e-12)
     for a, b in zip(fused, plain):
         np.testing.assert_allclose(a, b, rtol=1e-11, atol=1e-13)
@@ -167,8 +166,7 @@ def test_sgd_with_a_weight_penalty_keeps_the_product_then_add(monkeypatch):
         return original(self, C, A, B)
 
     monkeypatch.setattr(backend_module.NumPy, "matmul_add", counting)
-    case = type("Case", (), {"model": lambda self, layers, seed=0: ann.Model(layers, backend="numpy", dtype="float64", seed=seed),
-                             "make": lambda self: ann.Backend("numpy", dtype="float64")})()
+    case = BackendCase("numpy", None, "float64", "numpy-cpu-float64")
     _fit(case, regularization=ann.Regularization("l2", lam=1e-3))
     assert calls == []
     _fit(case)
