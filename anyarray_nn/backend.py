@@ -161,6 +161,15 @@ class Library:
             return C
         return C + A @ B
 
+    # -- class labels --------------------------------------------------------------------------------
+    def subtract_one_hot(self, xp, A, labels):
+        """``A - one_hot(labels)``: every row ``i`` of ``A`` with 1 taken off ``A[i, labels[i]]``.
+
+        The generic form compares ``labels`` with the column numbers and subtracts the rows it gets.
+        """
+        columns = xp.arange(A.shape[1], dtype=labels.dtype, device=array_api_compat.device(A))
+        return A - xp.astype(labels[:, None] == columns, A.dtype)
+
     # -- communication -----------------------------------------------------------------------------
     def allreduce_sum(self, backend, comm, flat):
         """Sum ``flat`` over ``comm`` through a host buffer (MPI reads NumPy memory without a copy)."""
@@ -483,6 +492,12 @@ class Jax(Library):
         # The parameters and the optimizer state are donated: the step returns their successors, and
         # XLA may write them into the old buffers, as the in-place update does on NumPy.
         return jax.jit(step, donate_argnums=(0, 1))
+
+    def subtract_one_hot(self, xp, A, labels):
+        # A scatter, the form jax.grad gives the gradient of a log-probability gathered at the labels.
+        # The generic subtraction of one-hot rows compiles, on XLA's CPU backend, into a training step
+        # measured about 0.1 s an epoch slower (784-512-256-10, batch 64, 60,000 samples, 2 cores).
+        return A.at[xp.arange(A.shape[0]), labels].add(-1)
 
     def _import_namespace(self):
         return importlib.import_module("jax.numpy")
@@ -875,6 +890,23 @@ class Backend:
         self.rng.bit_generator.state = state
         self._device_generator = None  # reseeded from the restored host state on first use
 
+    def subtract_one_hot(self, A, labels):
+        """``A - one_hot(labels)``, the fused softmax + cross-entropy gradient's numerator.
+
+        Parameters
+        ----------
+        A : array, shape (m, k)
+        labels : integer array, shape (m,)
+            Class numbers ``0 .. k - 1``.
+
+        Returns
+        -------
+        array, shape (m, k)
+            ``A`` with 1 taken off ``A[i, labels[i]]`` in every row, as the library computes it best (a
+            scatter on JAX).
+        """
+        return self.library.subtract_one_hot(self.xp, A, labels)
+
     # ----------------------------------------------------------------------------------------------
     @property
     def compiler(self):
@@ -899,14 +931,19 @@ class Backend:
         how : str
             ``"jax.jit"``, ``"torch.compile"`` or why not (``"eager: numpy has no compiler"``).
         """
+        compiles, how = self.compile_plan(when)
+        return (self.library.compile(step) if compiles else step), how
+
+    def compile_plan(self, when="auto"):
+        """``(compiles, how)``: whether :meth:`compile` with ``when`` compiles, and its ``how``."""
         lib = self.library
         if when is False:
-            return step, "eager: compile=False"
+            return False, "eager: compile=False"
         if lib.compiler is None:
-            return step, f"eager: {self.name} has no compiler"
+            return False, f"eager: {self.name} has no compiler"
         if when == "auto" and not lib.compile_by_default:
-            return step, f"eager: {lib.compiler} only with compile=True"
-        return lib.compile(step), lib.compiler
+            return False, f"eager: {lib.compiler} only with compile=True"
+        return True, lib.compiler
 
     def synchronize(self):
         """Wait until the device has finished queued work (before a clock is read)."""

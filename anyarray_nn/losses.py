@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat
+
 from ._registry import Registry
 from ._validation import check_unit_interval, one_hot_host
 
@@ -86,6 +88,14 @@ class Loss:
 
     def fused_gradient(self, A, Y, *, xp):
         raise NotImplementedError
+
+    def on_labels(self, subtract_one_hot):
+        """This loss taking class labels ``(n,)`` in place of one-hot target rows, or None (the default).
+
+        ``subtract_one_hot(A, labels) -> A - one_hot(labels)`` is the backend's
+        (:meth:`~anyarray_nn.Backend.subtract_one_hot`). Only for targets whose every row is one-hot.
+        """
+        return None
 
     def get_config(self):
         return {}
@@ -221,6 +231,52 @@ class CrossEntropy(Loss):
 
     def fused_gradient(self, A, Y, *, xp):
         return (A - Y) / _count(A, xp=xp, rows=True)
+
+    def on_labels(self, subtract_one_hot):
+        # A subclass may compute its loss otherwise than the labels form below does.
+        return SparseCrossEntropy(subtract_one_hot) if type(self) is CrossEntropy else None
+
+
+class SparseCrossEntropy(CrossEntropy):
+    """Categorical cross-entropy with class labels ``y`` ``(n,)`` as targets instead of their one-hot rows.
+
+    The same loss as :class:`CrossEntropy` on ``one_hot(y)``, and the same fused softmax gradient
+    ``(A - one_hot(y)) / n``, whose numerator comes from the backend (a scatter on JAX, which XLA compiles
+    into a faster training step than the subtraction of one-hot rows). A compiled ``fit`` uses it when
+    every target row is one-hot (:meth:`CrossEntropy.on_labels`).
+
+    Parameters
+    ----------
+    subtract_one_hot : callable
+        ``(A, y) -> A - one_hot(y)`` for ``A`` ``(n, k)`` (:meth:`~anyarray_nn.Backend.subtract_one_hot`).
+    """
+
+    def __init__(self, subtract_one_hot):
+        self.subtract_one_hot = subtract_one_hot
+
+    @staticmethod
+    def _one_hot(A, y, xp):
+        """``(n, k)`` one-hot rows of the labels ``y`` ``(n,)`` in ``A``'s dtype."""
+        columns = xp.arange(A.shape[1], dtype=y.dtype, device=array_api_compat.device(A))
+        return xp.astype(y[:, None] == columns, A.dtype)
+
+    def value(self, A, y, *, xp):
+        return super().value(A, self._one_hot(A, y, xp), xp=xp)
+
+    def gradient(self, A, y, *, xp):
+        return super().gradient(A, self._one_hot(A, y, xp), xp=xp)
+
+    def value_from_logits(self, Z, y, *, xp):
+        return super().value_from_logits(Z, self._one_hot(Z, y, xp), xp=xp)
+
+    def fused_gradient(self, A, y, *, xp):
+        return self.subtract_one_hot(A, y) / _count(A, xp=xp, rows=True)
+
+    def on_labels(self, subtract_one_hot):
+        return None  # already takes labels
+
+    def __repr__(self):
+        return "SparseCrossEntropy()"
 
 
 def _y_log_y(Y, *, xp):

@@ -21,7 +21,7 @@ from __future__ import annotations
 from . import network, optimizers
 
 
-def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=None):
+def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=None, loss=None):
     """The training step of ``layers`` under ``solver``.
 
     Parameters
@@ -37,6 +37,9 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
         ``(C, A, B) -> C + A @ B``, the backend's :meth:`~anyarray_nn.Backend.matmul_add`. Plain SGD
         without a weight penalty then adds each weight update inside its product (one BLAS call where
         the library has one) instead of making the product and adding it after.
+    loss : Loss, optional
+        Takes the place of ``solver.loss``: :class:`~anyarray_nn.losses.SparseCrossEntropy` for a step
+        given class labels ``(m,)`` as ``Tb``.
 
     Returns
     -------
@@ -48,7 +51,8 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
         loss (a 0-d array, penalty included) and, for classifiers, the output layer's decisions
         ``(m,)`` or ``(m, n_outputs)`` (None otherwise).
     """
-    loss, regularization, optimizer = solver.loss, solver.regularization, solver.optimizer
+    loss = solver.loss if loss is None else loss
+    regularization, optimizer = solver.regularization, solver.optimizer
     clip_norm = solver.clip_norm
     output_activation = layers[-1].activation
     classifier = is_classifier(layers, solver)
@@ -93,7 +97,7 @@ def is_classifier(layers, solver):
     return bool(getattr(solver.loss, "classification", False) and getattr(layers[-1].activation, "classifier", False))
 
 
-def make_batch_step(step, *, xp):
+def make_batch_step(step, *, xp, labels=False):
     """The step of a compiled fit: gather the batch, take the step, add its loss and hits to running sums.
 
     ``batch_step(params, state, sums, X, T, truth, order, start, template, masks, lr)`` takes rows
@@ -102,16 +106,21 @@ def make_batch_step(step, *, xp):
     outside the compiled code. ``sums = (loss_sum, hits)``: the loss summed over the epoch's rows and the
     decisions equal to ``truth`` (the output activation's decisions on the targets) so far. Returns
     ``(params, state, sums)``.
+
+    With ``labels=True`` the step gets the batch's rows of ``truth`` (class labels) as its targets in place
+    of the rows of ``T``: for a step made with the labels form of its loss, on one-hot targets.
     """
 
     def batch_step(params, state, sums, X, T, truth, order, start, template, masks, lr):
         idx = start + template if order is None else xp.take(order, start + template, axis=0)
-        Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
+        Xb = xp.take(X, idx, axis=0)
+        truth_b = None if truth is None else xp.take(truth, idx, axis=0)
+        Tb = truth_b if labels else xp.take(T, idx, axis=0)
         params, state, loss, predictions = step(params, state, Xb, Tb, masks, lr)
         loss_sum, hits = sums
         loss_sum = loss_sum + loss * float(template.shape[0])
         if predictions is not None:
-            hits = hits + xp.sum(xp.astype(predictions == xp.take(truth, idx, axis=0), loss.dtype))
+            hits = hits + xp.sum(xp.astype(predictions == truth_b, loss.dtype))
         return params, state, (loss_sum, hits)
 
     return batch_step

@@ -304,8 +304,16 @@ _COMPILED = {}
 _COMPILED_KEPT = 8
 
 
-def _compiled_step(solver, layers, backend, when, step):
-    """The compiled batch step (:func:`anyarray_nn.step.make_batch_step`) and how it runs; None when eager."""
+def _one_hot_rows(T, xp):
+    """Whether every row of the targets ``T`` ``(n, k)`` is one-hot (one host read, before any epoch)."""
+    return bool(xp.all((T == 0) | (T == 1)) & xp.all(xp.sum(T, axis=1) == 1))
+
+
+def _compiled_step(solver, layers, backend, when, step, labels=False):
+    """The compiled batch step (:func:`anyarray_nn.step.make_batch_step`) and how it runs; None when eager.
+
+    ``labels``: ``step`` takes class labels as its targets (see ``make_batch_step``).
+    """
     try:
         what = json.dumps(
             [
@@ -320,9 +328,9 @@ def _compiled_step(solver, layers, backend, when, step):
         )
     except (TypeError, ValueError, AttributeError):  # components without a plain configuration
         what = (tuple(id(layer) for layer in layers), id(getattr(solver, "_origin", solver)))
-    key = (what, backend.name, backend.device_str, backend.dtype_name, when)
+    key = (what, backend.name, backend.device_str, backend.dtype_name, when, labels)
     if key not in _COMPILED:
-        eager = make_batch_step(step, xp=backend.xp)
+        eager = make_batch_step(step, xp=backend.xp, labels=labels)
         compiled, how = backend.compile(eager, when)
         if len(_COMPILED) >= _COMPILED_KEPT:
             del _COMPILED[next(iter(_COMPILED))]
@@ -418,8 +426,16 @@ class _Run:
         )
         self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
         # Data-parallel steps call MPI inside: they stay eager.
+        when = settings.compile if dist is None else False
+        # A compiled step on one-hot targets takes the class labels instead, where the loss has that form.
+        labels_loss = solver.loss.on_labels(backend.subtract_one_hot) if self.classifier else None
+        if labels_loss is not None and not (backend.compile_plan(when)[0] and _one_hot_rows(self.T, xp)):
+            labels_loss = None
+        compiled_step = self.step
+        if labels_loss is not None:
+            compiled_step = make_train_step(layers, solver, xp=xp, matmul_add=backend.matmul_add, loss=labels_loss)
         self.batch_step, self.history.compiled = _compiled_step(
-            solver, layers, backend, settings.compile if dist is None else False, self.step
+            solver, layers, backend, when, compiled_step, labels=labels_loss is not None
         )
         self.compiled = self.batch_step is not None
         # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
