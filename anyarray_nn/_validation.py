@@ -195,6 +195,12 @@ def check_targets(y, backend, loss, n_out, n_samples, name="y"):
     return _to_backend(loss.encode_targets(arr, n_out, name), backend, name)
 
 
+def shape_of(y):
+    """The shape of ``y`` as given (an array of any library, or nested lists), without reading its values."""
+    shape = getattr(y, "shape", None)
+    return tuple(shape) if shape is not None else np.shape(y)
+
+
 def check_unit_interval(arr, message):
     """A ValueError starting with ``message`` when the host array ``arr`` has values outside [0, 1]."""
     outside = (arr < 0) | (arr > 1)

@@ -187,8 +187,12 @@ class Library:
     compiler = None
     compile_by_default = False
 
-    def compile(self, step):
-        """``step`` compiled by the library's compiler (only called when :attr:`compiler` is set)."""
+    def compile(self, step, donate=True):
+        """``step`` compiled by the library's compiler (only called when :attr:`compiler` is set).
+
+        ``donate``: the first two arguments (parameters and optimizer state) are not used after the call,
+        so the compiled code may write its results into their buffers.
+        """
         raise NotImplementedError(f"backend={self.name!r} has no compiler.")
 
 
@@ -379,7 +383,7 @@ class Torch(Library):
 
     compiler = "torch.compile"  # slow to compile and not always faster: used only with compile=True
 
-    def compile(self, step):
+    def compile(self, step, donate=True):
         import torch
 
         # dynamic=None: a Python int that changes (the batch's first row) is made symbolic after its
@@ -486,12 +490,12 @@ class Jax(Library):
 
     compiler, compile_by_default = "jax.jit", True
 
-    def compile(self, step):
+    def compile(self, step, donate=True):
         import jax
 
         # The parameters and the optimizer state are donated: the step returns their successors, and
         # XLA may write them into the old buffers, as the in-place update does on NumPy.
-        return jax.jit(step, donate_argnums=(0, 1))
+        return jax.jit(step, donate_argnums=(0, 1) if donate else ())
 
     def subtract_one_hot(self, xp, A, labels):
         # A scatter, the form jax.grad gives the gradient of a log-probability gathered at the labels.
@@ -913,7 +917,7 @@ class Backend:
         """The name of the library's compiler (``"jax.jit"``, ``"torch.compile"``), or None."""
         return self.library.compiler
 
-    def compile(self, step, when="auto"):
+    def compile(self, step, when="auto", donate=True):
         """``step`` compiled where the library has a compiler, and how it ran (for History and repr).
 
         Parameters
@@ -923,6 +927,9 @@ class Backend:
         when : {"auto", True, False}
             "auto" compiles where the library's compiler pays off by default (JAX); True compiles
             wherever there is a compiler (torch too); False never.
+        donate : bool, default True
+            ``step``'s first two arguments (parameters, optimizer state) are not used after a call, so
+            the compiled code may write its results into their buffers (JAX's donation).
 
         Returns
         -------
@@ -932,7 +939,7 @@ class Backend:
             ``"jax.jit"``, ``"torch.compile"`` or why not (``"eager: numpy has no compiler"``).
         """
         compiles, how = self.compile_plan(when)
-        return (self.library.compile(step) if compiles else step), how
+        return (self.library.compile(step, donate) if compiles else step), how
 
     def compile_plan(self, when="auto"):
         """``(compiles, how)``: whether :meth:`compile` with ``when`` compiles, and its ``how``."""

@@ -89,11 +89,17 @@ class Loss:
     def fused_gradient(self, A, Y, *, xp):
         raise NotImplementedError
 
-    def on_labels(self, subtract_one_hot):
-        """This loss taking class labels ``(n,)`` in place of one-hot target rows, or None (the default).
+    def on_labels(self, y_shape, n_outputs, subtract_one_hot):
+        """This loss taking class labels ``(n,)`` in place of its encoded targets, or None (the default).
 
-        ``subtract_one_hot(A, labels) -> A - one_hot(labels)`` is the backend's
-        (:meth:`~anyarray_nn.Backend.subtract_one_hot`). Only for targets whose every row is one-hot.
+        Parameters
+        ----------
+        y_shape : tuple
+            The shape of the targets as given to ``fit``; the labels form is only for targets that
+            :meth:`encode_targets` turns into one-hot rows.
+        n_outputs : int
+        subtract_one_hot : callable
+            ``(A, labels) -> A - one_hot(labels)``, the backend's (:meth:`~anyarray_nn.Backend.subtract_one_hot`).
         """
         return None
 
@@ -232,9 +238,13 @@ class CrossEntropy(Loss):
     def fused_gradient(self, A, Y, *, xp):
         return (A - Y) / _count(A, xp=xp, rows=True)
 
-    def on_labels(self, subtract_one_hot):
-        # A subclass may compute its loss otherwise than the labels form below does.
-        return SparseCrossEntropy(subtract_one_hot) if type(self) is CrossEntropy else None
+    def on_labels(self, y_shape, n_outputs, subtract_one_hot):
+        # Class labels are what encode_targets one-hot encodes; rows given as they are may be probabilities.
+        labels = len(y_shape) == 1 or (len(y_shape) == 2 and y_shape[1] == 1 and n_outputs > 1)
+        # A subclass may compute its loss otherwise than the labels form does.
+        if labels and type(self) is CrossEntropy:
+            return SparseCrossEntropy(subtract_one_hot)
+        return None
 
 
 class SparseCrossEntropy(CrossEntropy):
@@ -242,8 +252,8 @@ class SparseCrossEntropy(CrossEntropy):
 
     The same loss as :class:`CrossEntropy` on ``one_hot(y)``, and the same fused softmax gradient
     ``(A - one_hot(y)) / n``, whose numerator comes from the backend (a scatter on JAX, which XLA compiles
-    into a faster training step than the subtraction of one-hot rows). A compiled ``fit`` uses it when
-    every target row is one-hot (:meth:`CrossEntropy.on_labels`).
+    into a faster training step than the subtraction of one-hot rows). A compiled ``fit`` given class
+    labels uses it (:meth:`CrossEntropy.on_labels`).
 
     Parameters
     ----------
@@ -272,7 +282,7 @@ class SparseCrossEntropy(CrossEntropy):
     def fused_gradient(self, A, y, *, xp):
         return self.subtract_one_hot(A, y) / _count(A, xp=xp, rows=True)
 
-    def on_labels(self, subtract_one_hot):
+    def on_labels(self, y_shape, n_outputs, subtract_one_hot):
         return None  # already takes labels
 
     def __repr__(self):

@@ -124,3 +124,20 @@ def make_batch_step(step, *, xp, labels=False):
         return params, state, (loss_sum, hits)
 
     return batch_step
+
+
+def make_epoch_figures(*, xp):
+    """The figures of a compiled fit's epoch in one call, for a library whose every eager call costs.
+
+    ``figures(params, sums, rows, labels) -> (3,) array``: the mean loss ``loss_sum / rows``, the share of
+    correct decisions ``hits / labels`` and the weight checksum (the sum of every parameter, which is
+    non-finite when any weight is), from ``sums = (loss_sum, hits)`` of :func:`make_batch_step`.
+    """
+
+    def figures(params, sums, rows, labels):
+        loss_sum, hits = sums
+        checksum = sum(xp.sum(p) for p in params)
+        return xp.stack([loss_sum / rows, hits / labels, checksum])
+
+    return figures
+

@@ -26,7 +26,7 @@ import time
 
 from . import distributed, lbfgs, losses, network, optimizers, schedules
 from . import regularization as regularization_module
-from ._validation import check_number, check_positive_int, check_targets, check_X
+from ._validation import check_number, check_positive_int, check_targets, check_X, shape_of
 from .callbacks import (
     Callback,
     DivergenceGuard,
@@ -38,7 +38,7 @@ from .callbacks import (
     best_epoch,
     checkpoint_plan,
 )
-from .step import is_classifier, make_batch_step, make_train_step
+from .step import is_classifier, make_batch_step, make_epoch_figures, make_train_step
 
 
 class Solver:
@@ -304,9 +304,14 @@ _COMPILED = {}
 _COMPILED_KEPT = 8
 
 
-def _one_hot_rows(T, xp):
-    """Whether every row of the targets ``T`` ``(n, k)`` is one-hot (one host read, before any epoch)."""
-    return bool(xp.all((T == 0) | (T == 1)) & xp.all(xp.sum(T, axis=1) == 1))
+def _compiled_figures(backend, when):
+    """The compiled epoch figures (:func:`anyarray_nn.step.make_epoch_figures`), or None when eager."""
+    key = ("figures", backend.name, backend.device_str, backend.dtype_name, when)
+    if key not in _COMPILED:
+        eager = make_epoch_figures(xp=backend.xp)
+        compiled, _ = backend.compile(eager, when, donate=False)
+        _COMPILED[key] = None if compiled is eager else compiled
+    return _COMPILED[key]
 
 
 def _compiled_step(solver, layers, backend, when, step, labels=False):
@@ -427,10 +432,10 @@ class _Run:
         self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
         # Data-parallel steps call MPI inside: they stay eager.
         when = settings.compile if dist is None else False
-        # A compiled step on one-hot targets takes the class labels instead, where the loss has that form.
-        labels_loss = solver.loss.on_labels(backend.subtract_one_hot) if self.classifier else None
-        if labels_loss is not None and not (backend.compile_plan(when)[0] and _one_hot_rows(self.T, xp)):
-            labels_loss = None
+        # Given class labels, a compiled step takes them (``truth``) as its targets where the loss has that form.
+        labels_loss = None
+        if self.classifier and backend.compile_plan(when)[0]:
+            labels_loss = solver.loss.on_labels(shape_of(y), model.n_outputs, backend.subtract_one_hot)
         compiled_step = self.step
         if labels_loss is not None:
             compiled_step = make_train_step(layers, solver, xp=xp, matmul_add=backend.matmul_add, loss=labels_loss)
@@ -438,6 +443,10 @@ class _Run:
             solver, layers, backend, when, compiled_step, labels=labels_loss is not None
         )
         self.compiled = self.batch_step is not None
+        self.compiled_T = None if labels_loss is not None else self.T  # a step on labels does not read T
+        # Where compiling pays by default (JAX: each eager call is dispatched on its own), the epoch's
+        # figures are one compiled call too.
+        self.epoch_figures = _compiled_figures(backend, "auto" if self.compiled else False)
         # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
         # neither a schedule nor the count recompiles it; the host keeps its own count.
         self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
@@ -511,7 +520,7 @@ class _Run:
                     self._templates[rows] = xp.arange(rows, device=backend.device)
                 masks = network.dropout_masks(self.layers, rows, dropout, backend)
                 params, state, sums = self.batch_step(
-                    params, state, sums, X, T, self.truth, order, start, self._templates[rows], masks, lr_in
+                    params, state, sums, X, self.compiled_T, self.truth, order, start, self._templates[rows], masks, lr_in
                 )
             else:
                 if order is None:
@@ -556,23 +565,30 @@ class _Run:
         instead of each batch's loss and predictions.
         """
         xp, val = self.xp, self.val
-        checksum = sum(xp.sum(p) for p in self.params)
-        if self.dist is not None:
-            return _exchange_statistics(
-                self.dist, self.model, self.solver, batch_losses, batch_predictions, self.truth, order, self.n, val,
-                self.eval_batch_size, checksum,
-            )
         if sums is not None:
-            loss_sum, hits = sums
             labels = self.n * (math.prod(self.truth.shape[1:]) if self.truth is not None else 1)
-            stats = [loss_sum / float(self.n), hits / float(labels)]
+        if sums is not None and self.epoch_figures is not None:
+            figures = self.epoch_figures(self.params, sums, float(self.n), float(labels))
+            if val is None:
+                return [float(v) for v in self.backend.to_numpy(figures)]
+            stats, checksum = [figures[0], figures[1]], figures[2]
         else:
-            stats = list(_epoch_statistics(batch_losses, batch_predictions, self.truth, order, self.n, self.m, xp))
+            # A finite loss can come before a last step that made the weights non-finite: their sum, read
+            # with the rest, tells (the divergence guard).
+            checksum = sum(xp.sum(p) for p in self.params)
+            if self.dist is not None:
+                return _exchange_statistics(
+                    self.dist, self.model, self.solver, batch_losses, batch_predictions, self.truth, order, self.n,
+                    val, self.eval_batch_size, checksum,
+                )
+            if sums is not None:
+                loss_sum, hits = sums
+                stats = [loss_sum / float(self.n), hits / float(labels)]
+            else:
+                stats = list(_epoch_statistics(batch_losses, batch_predictions, self.truth, order, self.n, self.m, xp))
         if val is not None:
             val_loss, val_correct = evaluate_device(self.model, val[0], val[1], self.solver, self.eval_batch_size, self.params)
             stats += [val_loss, val_correct / val[0].shape[0]]
-        # A finite loss can come before a last step that made the weights non-finite: their sum, read
-        # with the rest, tells (the divergence guard).
         stats.append(checksum)
         return [float(v) for v in self.backend.to_numpy(xp.stack(stats))]
 

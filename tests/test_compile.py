@@ -91,7 +91,7 @@ def test_torch_compile_on_request(monkeypatch):
     torch = pytest.importorskip("torch", reason="torch is not installed")
     from conftest import BackendCase
 
-    monkeypatch.setattr(backend_module.Torch, "compile", lambda self, step: torch.compile(step, backend="aot_eager", dynamic=False))
+    monkeypatch.setattr(backend_module.Torch, "compile", lambda self, step, donate=True: torch.compile(step, backend="aot_eager", dynamic=False))
     case = BackendCase("torch", "cpu", "float64", "torch-cpu-float64")
     _, h_auto = _fit(case, "auto")
     assert h_auto.compiled == "eager: torch.compile only with compile=True"
@@ -108,3 +108,22 @@ def test_compile_is_checked():
         ann.Settings(compile="yes")
     with pytest.raises(ValueError, match="`compile`"):
         ann.Settings(compile=1)
+
+
+def test_epoch_figures_of_a_compiled_fit(any_backend):
+    """Mean loss, share of correct decisions and weight checksum, as one array (one compiled call on JAX)."""
+    from anyarray_nn.step import make_epoch_figures
+
+    b = any_backend.make()
+    rng = np.random.default_rng(0)
+    params = [rng.standard_normal((3, 2)), rng.standard_normal(2)]
+    figures = make_epoch_figures(xp=b.xp)
+    compiled, _ = b.compile(figures, "auto", donate=False)
+    sums = tuple(b.xp.asarray(v, dtype=b.dtype, device=b.device) for v in (12.5, 30.0))
+    on_device = [b.asarray(p) for p in params]
+    got = ann.to_numpy(b.materialize(compiled(on_device, sums, 50.0, 40.0)))
+    expected = [12.5 / 50.0, 30.0 / 40.0, sum(p.sum() for p in params)]
+    np.testing.assert_allclose(got, expected, rtol=any_backend.rtol, atol=any_backend.atol)
+    # Nothing was donated: the parameters are still the model's (JAX refuses to read a donated buffer).
+    for p, q in zip(on_device, params):
+        np.testing.assert_allclose(ann.to_numpy(p), q, rtol=any_backend.rtol, atol=any_backend.atol)
