@@ -94,7 +94,8 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
     cache : ForwardCache
         From :func:`forward` on the same parameters.
     T : array, shape (n_samples, n_outputs)
-        Encoded targets (:meth:`~anyarray_nn.losses.Loss.encode_targets`).
+        Encoded targets (:meth:`~anyarray_nn.losses.Loss.encode_targets`), or class labels
+        ``(n_samples,)`` for a loss that takes them (:class:`~anyarray_nn.losses.SparseCrossEntropy`).
     loss : Loss
     regularization : Regularization
     scale : float or 0-d array, optional
