@@ -46,8 +46,8 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     step : callable
         ``step(params, state, Xb, Tb, masks, lr)`` with ``params`` the flat list ``[W_1, b_1, ...]``,
         ``state`` the optimizer state, ``Xb`` ``(m, n_features)``, ``Tb`` ``(m, n_outputs)`` encoded
-        targets (class labels ``(m,)`` with a ``loss`` that takes them), ``masks`` from :func:`anyarray_nn.network.dropout_masks` (or None) and ``lr`` the learning
-        rate. It returns ``(params, state, loss, predictions)``: the new parameters and state, the batch's
+        targets (class labels ``(m,)`` with a ``loss`` that takes them), ``masks`` from
+        :func:`anyarray_nn.network.dropout_masks` (or None) and ``lr`` the learning rate. It returns ``(params, state, loss, predictions)``: the new parameters and state, the batch's
         loss (a 0-d array, penalty included) and, for classifiers, the output layer's decisions
         ``(m,)`` or ``(m, n_outputs)`` (None otherwise).
     """
@@ -140,4 +140,3 @@ def make_epoch_figures(*, xp):
         return xp.stack([loss_sum / rows, hits / labels, checksum])
 
     return figures
-
