@@ -127,3 +127,29 @@ def test_epoch_figures_of_a_compiled_fit(any_backend):
     # Nothing was donated: the parameters are still the model's (JAX refuses to read a donated buffer).
     for p, q in zip(on_device, params):
         np.testing.assert_allclose(ann.to_numpy(p), q, rtol=any_backend.rtol, atol=any_backend.atol)
+
+
+@pytest.mark.parametrize("task", ["classifier", "regressor"])
+def test_compiled_figures_with_validation_match_the_eager_fit(task):
+    """The compiled epoch figures (one call) and the validation figures read with them, against eager."""
+    pytest.importorskip("jax", reason="jax is not installed")
+    from conftest import BackendCase
+
+    X, y = _data(60)
+    case = BackendCase("jax", "cpu", "float64", "jax-cpu-float64")
+    n_out, output, loss = (3, "softmax", "crossentropy") if task == "classifier" else (1, "linear", "mse")
+    if task == "regressor":
+        y = y.astype(float)
+    histories = []
+    for compile in ("auto", False):
+        model = case.model([ann.Layer(4, 8, "tanh"), ann.Layer(8, n_out, output)])
+        solver = ann.Solver(loss=loss, optimizer="sgd", learning_rate=0.05)
+        settings = ann.Settings(epochs=3, batch_size=16, verbose=0, compile=compile)
+        histories.append(model.fit(X[:40], y[:40], solver, settings, validation_data=(X[40:], y[40:])))
+    compiled, eager = histories
+    assert compiled.compiled == "jax.jit" and eager.compiled == "eager: compile=False"
+    keys = ["loss", "val_loss"] + (["accuracy", "val_accuracy"] if task == "classifier" else [])
+    for key in keys:
+        np.testing.assert_allclose(getattr(compiled, key), getattr(eager, key), rtol=1e-10, err_msg=key)
+    if task == "regressor":
+        assert not compiled.accuracy and not eager.accuracy
