@@ -45,7 +45,8 @@ def test_matmul_add_writes_into_c_where_the_library_allows_it(bk):
 
 
 def _numpy_gemm_or_skip():
-    gemm = backend_module._NumPyGemm()
+    # Every size: these tests check the call itself, not when it pays.
+    gemm = backend_module._NumPyGemm(min_size=0)
     C, A, B = _operands()
     if not gemm.add(C.copy(), A, B):
         pytest.skip("this NumPy is not linked to the scipy-openblas build whose gemm the fast path calls")
@@ -99,6 +100,21 @@ def test_numpy_fast_path_declines_what_blas_cannot_take_and_the_fallback_is_righ
     np.testing.assert_allclose(out, before + A @ B, rtol=1e-12, atol=1e-12)
 
 
+def test_numpy_fast_path_leaves_small_products_to_numpy():
+    """Below ``MIN_SIZE`` elements of C the ctypes call costs more than the pass it saves: declined."""
+    _numpy_gemm_or_skip()
+    gemm = backend_module._NumPyGemm()
+    side = int(np.sqrt(gemm.MIN_SIZE))
+    small, A, B = _operands(seed=3, m=side - 1, k=8, n=side)
+    before = small.copy()
+    assert small.size < gemm.MIN_SIZE and gemm.add(small, A, B) is False
+    np.testing.assert_array_equal(small, before)
+    large, A, B = _operands(seed=4, m=side, k=8, n=side)
+    expected = large + A @ B
+    assert large.size >= gemm.MIN_SIZE and gemm.add(large, A, B) is True
+    np.testing.assert_allclose(large, expected, rtol=1e-12, atol=1e-12)
+
+
 def test_numpy_fast_path_finds_the_blas_numpy_uses():
     """On NumPy's wheels the fast path is found for both float dtypes (else the suite says so)."""
     gemm = _numpy_gemm_or_skip()
@@ -147,6 +163,8 @@ def _fit(bk, **solver):
 
 @pytest.mark.parametrize("solver", [{}, {"regularization": ann.Regularization(dropout=0.2)}], ids=["sgd", "sgd+dropout"])
 def test_plain_sgd_fit_with_the_fused_update_equals_the_product_then_add(bk64, monkeypatch, solver):
+    # Iris's weight matrices are below the size where NumPy's gemm call pays: take it anyway.
+    monkeypatch.setattr(backend_module._NUMPY_GEMM, "min_size", 0)
     fused_history, fused = _fit(bk64, **solver)
     # The same fit with the library's matmul_add replaced by the generic product-then-add.
     monkeypatch.setattr(type(bk64.make().library), "matmul_add", backend_module.Library.matmul_add)
