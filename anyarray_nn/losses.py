@@ -20,6 +20,9 @@ cross-entropy. There the product of the loss gradient and the activation's Jacob
 ``dL/dZ = (A - Y) / n`` (divided by k too for the elementwise binary loss), and the loss value is
 computed from the logits ``Z`` with log-sum-exp, so pre-activations of size 1e4 give finite losses and
 gradients instead of ``log(0)``.
+
+:class:`SparseCrossEntropy` is cross-entropy taking the class labels ``(n,)`` themselves: a compiled ``fit``
+given labels uses it, with the backend's ``A - one_hot(labels)`` in the fused gradient.
 """
 
 from __future__ import annotations
