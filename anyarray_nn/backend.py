@@ -187,11 +187,11 @@ class Library:
     compiler = None
     compile_by_default = False
 
-    def compile(self, step, donate=True):
+    def compile(self, step, donate=()):
         """``step`` compiled by the library's compiler (only called when :attr:`compiler` is set).
 
-        ``donate``: the first two arguments (parameters and optimizer state) are not used after the call,
-        so the compiled code may write its results into their buffers.
+        ``donate``: positions of the arguments the caller does not use after a call, whose buffers the
+        compiled code may reuse for its results.
         """
         raise NotImplementedError(f"backend={self.name!r} has no compiler.")
 
@@ -393,7 +393,7 @@ class Torch(Library):
 
     compiler = "torch.compile"  # slow to compile and not always faster: used only with compile=True
 
-    def compile(self, step, donate=True):
+    def compile(self, step, donate=()):
         import torch
 
         # dynamic=None: a Python int that changes (the batch's first row) is made symbolic after its
@@ -500,12 +500,12 @@ class Jax(Library):
 
     compiler, compile_by_default = "jax.jit", True
 
-    def compile(self, step, donate=True):
+    def compile(self, step, donate=()):
         import jax
 
-        # The parameters and the optimizer state are donated: the step returns their successors, and
-        # XLA may write them into the old buffers, as the in-place update does on NumPy.
-        return jax.jit(step, donate_argnums=(0, 1) if donate else ())
+        # Donated arguments: XLA may write the step's results into their buffers, as the in-place update
+        # does on NumPy.
+        return jax.jit(step, donate_argnums=tuple(donate))
 
     def subtract_one_hot(self, xp, A, labels):
         # A scatter, the form jax.grad gives the gradient of a log-probability gathered at the labels.
@@ -927,7 +927,7 @@ class Backend:
         """The name of the library's compiler (``"jax.jit"``, ``"torch.compile"``), or None."""
         return self.library.compiler
 
-    def compile(self, step, when="auto", donate=True):
+    def compile(self, step, when="auto", donate=()):
         """``step`` compiled where the library has a compiler, and how it ran (for History and repr).
 
         Parameters
@@ -937,9 +937,9 @@ class Backend:
         when : {"auto", True, False}
             "auto" compiles where the library's compiler pays off by default (JAX); True compiles
             wherever there is a compiler (torch too); False never.
-        donate : bool, default True
-            ``step``'s first two arguments (parameters, optimizer state) are not used after a call, so
-            the compiled code may write its results into their buffers (JAX's donation).
+        donate : tuple of int, default ()
+            Positions of ``step``'s arguments that the caller does not use after a call: the compiled
+            code may write its results into their buffers (JAX's donation). Other libraries ignore it.
 
         Returns
         -------

@@ -100,30 +100,40 @@ def is_classifier(layers, solver):
 def make_batch_step(step, *, xp, labels=False):
     """The step of a compiled fit: gather the batch, take the step, add its loss and hits to running sums.
 
-    ``batch_step(params, state, sums, X, T, truth, order, start, template, masks, lr)`` takes rows
+    ``batch_step(head, tail, state, sums, X, T, truth, order, start, template, masks, lr)`` takes the
+    parameters in two parts, ``head = [W_1, b_1]`` and ``tail = [W_2, b_2, ...]``, and rows
     ``order[start + template]`` of ``X`` and ``T`` (``start + template`` when ``order`` is None), with
     ``template = arange(rows)`` fixing the batch's shape, so that taking the batch costs no operation
     outside the compiled code. ``sums = (loss_sum, hits)``: the loss summed over the epoch's rows and the
     decisions equal to ``truth`` (the output activation's decisions on the targets) so far. Returns
-    ``(params, state, sums)``.
+    ``(head, tail, state, sums)``.
+
+    :data:`DONATE` names the arguments a compiler may overwrite. ``head`` and ``state`` are read only
+    before their own update, so their new values can go into their buffers. Every weight of ``tail`` is
+    read again by the backward product for the layer below, which does not depend on the weight's update:
+    writing the update into its buffer would need a copy of the weights first.
 
     With ``labels=True`` the step gets the batch's rows of ``truth`` (class labels) as its targets in place
     of the rows of ``T``: for a step made with the labels form of its loss, on one-hot targets.
     """
 
-    def batch_step(params, state, sums, X, T, truth, order, start, template, masks, lr):
+    def batch_step(head, tail, state, sums, X, T, truth, order, start, template, masks, lr):
         idx = start + template if order is None else xp.take(order, start + template, axis=0)
         Xb = xp.take(X, idx, axis=0)
         truth_b = None if truth is None else xp.take(truth, idx, axis=0)
         Tb = truth_b if labels else xp.take(T, idx, axis=0)
-        params, state, loss, predictions = step(params, state, Xb, Tb, masks, lr)
+        params, state, loss, predictions = step(list(head) + list(tail), state, Xb, Tb, masks, lr)
         loss_sum, hits = sums
         loss_sum = loss_sum + loss * float(template.shape[0])
         if predictions is not None:
             hits = hits + xp.sum(xp.astype(predictions == truth_b, loss.dtype))
-        return params, state, (loss_sum, hits)
+        return params[:2], params[2:], state, (loss_sum, hits)
 
     return batch_step
+
+
+#: The arguments of :func:`make_batch_step`'s step that a compiler may overwrite: ``head`` and ``state``.
+DONATE = (0, 2)
 
 
 def make_epoch_figures(*, xp):

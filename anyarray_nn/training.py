@@ -38,7 +38,7 @@ from .callbacks import (
     best_epoch,
     checkpoint_plan,
 )
-from .step import is_classifier, make_batch_step, make_epoch_figures, make_train_step
+from .step import DONATE, is_classifier, make_batch_step, make_epoch_figures, make_train_step
 
 
 class Solver:
@@ -309,7 +309,7 @@ def _compiled_figures(backend, when):
     key = ("figures", backend.name, backend.device_str, backend.dtype_name, when)
     if key not in _COMPILED:
         eager = make_epoch_figures(xp=backend.xp)
-        compiled, _ = backend.compile(eager, when, donate=False)
+        compiled, _ = backend.compile(eager, when)
         _COMPILED[key] = None if compiled is eager else compiled
     return _COMPILED[key]
 
@@ -336,7 +336,7 @@ def _compiled_step(solver, layers, backend, when, step, labels=False):
     key = (what, backend.name, backend.device_str, backend.dtype_name, when, labels)
     if key not in _COMPILED:
         eager = make_batch_step(step, xp=backend.xp, labels=labels)
-        compiled, how = backend.compile(eager, when)
+        compiled, how = backend.compile(eager, when, donate=DONATE)
         if len(_COMPILED) >= _COMPILED_KEPT:
             del _COMPILED[next(iter(_COMPILED))]
         _COMPILED[key] = (None if compiled is eager else compiled, how)
@@ -519,9 +519,11 @@ class _Run:
                 if rows not in self._templates:
                     self._templates[rows] = xp.arange(rows, device=backend.device)
                 masks = network.dropout_masks(self.layers, rows, dropout, backend)
-                params, state, sums = self.batch_step(
-                    params, state, sums, X, self.compiled_T, self.truth, order, start, self._templates[rows], masks, lr_in
+                head, tail, state, sums = self.batch_step(
+                    params[:2], params[2:], state, sums, X, self.compiled_T, self.truth, order, start,
+                    self._templates[rows], masks, lr_in,
                 )
+                params = head + tail
             else:
                 if order is None:
                     Xb, Tb = X[start : start + rows, :], T[start : start + rows, :]

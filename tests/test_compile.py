@@ -91,7 +91,7 @@ def test_torch_compile_on_request(monkeypatch):
     torch = pytest.importorskip("torch", reason="torch is not installed")
     from conftest import BackendCase
 
-    monkeypatch.setattr(backend_module.Torch, "compile", lambda self, step, donate=True: torch.compile(step, backend="aot_eager", dynamic=False))
+    monkeypatch.setattr(backend_module.Torch, "compile", lambda self, step, donate=(): torch.compile(step, backend="aot_eager", dynamic=False))
     case = BackendCase("torch", "cpu", "float64", "torch-cpu-float64")
     _, h_auto = _fit(case, "auto")
     assert h_auto.compiled == "eager: torch.compile only with compile=True"
@@ -118,7 +118,7 @@ def test_epoch_figures_of_a_compiled_fit(any_backend):
     rng = np.random.default_rng(0)
     params = [rng.standard_normal((3, 2)), rng.standard_normal(2)]
     figures = make_epoch_figures(xp=b.xp)
-    compiled, _ = b.compile(figures, "auto", donate=False)
+    compiled, _ = b.compile(figures, "auto")
     sums = tuple(b.xp.asarray(v, dtype=b.dtype, device=b.device) for v in (12.5, 30.0))
     on_device = [b.asarray(p) for p in params]
     got = ann.to_numpy(b.materialize(compiled(on_device, sums, 50.0, 40.0)))
@@ -153,3 +153,32 @@ def test_compiled_figures_with_validation_match_the_eager_fit(task):
         np.testing.assert_allclose(getattr(compiled, key), getattr(eager, key), rtol=1e-10, err_msg=key)
     if task == "regressor":
         assert not compiled.accuracy and not eager.accuracy
+
+
+def test_the_compiled_batch_step_donates_the_first_layer_and_the_state_only():
+    """Later layers' weights are read again by the backward product for the layer below: XLA would copy
+    them before writing into them, so they are not donated; the first layer's parameters are."""
+    pytest.importorskip("jax", reason="jax is not installed")
+    from anyarray_nn.step import DONATE, make_batch_step, make_train_step
+
+    model = ann.Model([ann.Layer(4, 6, "relu"), ann.Layer(6, 3, "softmax")], backend="jax", dtype="float32", seed=0)
+    b, xp = model.backend, model.xp
+    solver = ann.training.default_solver(model, ann.Solver(optimizer="momentum", learning_rate=0.1))
+    step = make_train_step(model.layers, solver, xp=xp)
+    batch_step, how = b.compile(make_batch_step(step, xp=xp), "auto", donate=DONATE)
+    assert how == "jax.jit"
+    X, y = _data(8)
+    Xd, T = b.asarray(X), b.asarray(np.eye(3)[y])
+    truth = xp.asarray(y)
+    params = [xp.asarray(p, copy=True) for p in model.parameters()]
+    state = solver.optimizer.init_state(params, xp=xp)
+    state = {**state, "t": xp.asarray(0)}
+    zero = xp.zeros((), dtype=b.dtype)
+    head, tail = params[:2], params[2:]
+    lr = xp.asarray(0.1, dtype=b.dtype)
+    new_head, new_tail, new_state, sums = batch_step(head, tail, state, (zero, zero), Xd, T, truth, None, 0,
+                                                     xp.arange(8), None, lr)
+    assert all(p.is_deleted() for p in head)
+    assert all(leaf.is_deleted() for leaf in state["velocity"])
+    assert not any(p.is_deleted() for p in tail)
+    assert [tuple(p.shape) for p in new_head + new_tail] == [tuple(p.shape) for p in model.parameters()]
