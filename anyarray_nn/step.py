@@ -47,9 +47,10 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
         ``step(params, state, Xb, Tb, masks, lr)`` with ``params`` the flat list ``[W_1, b_1, ...]``,
         ``state`` the optimizer state, ``Xb`` ``(m, n_features)``, ``Tb`` ``(m, n_outputs)`` encoded
         targets (class labels ``(m,)`` with a ``loss`` that takes them), ``masks`` from
-        :func:`anyarray_nn.network.dropout_masks` (or None) and ``lr`` the learning rate. It returns ``(params, state, loss, predictions)``: the new parameters and state, the batch's
-        loss (a 0-d array, penalty included) and, for classifiers, the output layer's decisions
-        ``(m,)`` or ``(m, n_outputs)`` (None otherwise).
+        :func:`anyarray_nn.network.dropout_masks` (or None) and ``lr`` the learning rate. It returns
+        ``(params, state, loss, predictions)``: the new parameters and state, the batch's loss (a 0-d
+        array, penalty included) and, for classifiers, the output layer's decisions ``(m,)`` or
+        ``(m, n_outputs)`` (None otherwise).
     """
     loss = solver.loss if loss is None else loss
     regularization, optimizer = solver.regularization, solver.optimizer
