@@ -438,7 +438,8 @@ def overflows(a, dtype_name):
     if a.dtype.itemsize <= np.dtype(dtype_name).itemsize or not a.size:
         return None
     largest = float(np.max(np.abs(a)))
-    return largest if largest > np.finfo(dtype_name).max else None
+    # Compared as Python floats: NumPy would cast `largest` to the narrower dtype and warn of an overflow.
+    return largest if largest > float(np.finfo(dtype_name).max) else None
 
 
 def array_mismatch(a, shape, nonnegative=False):
