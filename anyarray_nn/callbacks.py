@@ -204,12 +204,25 @@ def best_epoch(history):
 
 
 class ProgressLogger(Callback):
-    """Prints epoch lines with timing and an estimate of the time left; silent at verbose=0.
+    """Prints epoch lines with timing and an estimate of the time left, then how training ended.
 
-    verbose=1 prints about twenty lines per fit, verbose=2 one per epoch. An epoch that runs longer than
-    ``bar_after`` seconds also shows its batch count as it goes (a tqdm bar when tqdm is installed, a
-    line every tenth of the epoch otherwise). The count is of batches handed to the device: nothing is
-    read back to follow it.
+    ``verbose=1`` prints about twenty epoch lines per fit (the first, every twentieth of the run and the
+    last epoch trained, whatever stopped it), ``verbose=2`` one per epoch; both end with one line saying
+    why training ended (all epochs done, early stopping, divergence, a callback's reason) and how long it
+    took. ``verbose=0`` prints nothing.
+
+    An epoch that runs longer than ``bar_after`` seconds also shows its batch count as it goes: on a
+    terminal as a tqdm bar on stderr (when tqdm is installed), elsewhere (a log file, a pipe) as a plain
+    line every tenth of the epoch, in the epochs that get a line. The count is of batches handed to the
+    device: nothing is read back to follow it.
+
+    Parameters
+    ----------
+    verbose : {0, 1, 2}, default 1
+    stream : file-like, optional
+        Where the lines go; default ``sys.stdout``.
+    bar_after : float, default 2.0
+        Seconds into an epoch before its batch count is shown.
     """
 
     def __init__(self, verbose=1, stream=None, bar_after=2.0):
@@ -223,12 +236,23 @@ class ProgressLogger(Callback):
     def _out(self):
         return self.stream or sys.stdout
 
+    @staticmethod
+    def _is_terminal(stream):
+        try:
+            return bool(stream.isatty())
+        except (AttributeError, ValueError, OSError):  # no isatty, or a closed stream
+            return False
+
     def on_train_begin(self, logs=None):
         self.epochs = logs["epochs"]
         self.first = logs.get("first_epoch", 1)  # after a resume, the first epoch this run trains
         self.batches = logs.get("batches")
         self.every = 1 if self.verbose == 2 else max(1, self.epochs // 20)
         self.start = time.perf_counter()
+        self._last = None  # (epoch, logs) of the last epoch trained, until its line is printed
+
+    def _shows(self, epoch):
+        return epoch == self.first or epoch == self.epochs or epoch % self.every == 0
 
     def on_epoch_begin(self, epoch):
         self._epoch, self._epoch_start, self._next_line = epoch, time.perf_counter(), 0.1
@@ -238,26 +262,32 @@ class ProgressLogger(Callback):
             return
         if self._bar is None and time.perf_counter() - self._epoch_start < self.bar_after:
             return
-        if _tqdm is not None:
-            if self._bar is None:
-                self._bar = _tqdm(total=self.batches, initial=batch - 1, desc=f"epoch {self._epoch}", file=self._out, leave=False)
+        if self._bar is None:
+            # A bar redraws itself with carriage returns: only a terminal shows that as one line. Progress
+            # lines go to stdout, so the bar goes to stderr, where it cannot end up in a captured output.
+            bar_stream = sys.stderr if self.stream is None else self.stream
+            if _tqdm is not None and self._is_terminal(bar_stream):
+                self._bar = _tqdm(
+                    total=self.batches, initial=batch - 1, desc=f"epoch {self._epoch}", file=bar_stream, leave=False
+                )
+            elif self._shows(self._epoch):
+                self._bar = True
+            else:
+                self._bar = False  # a plain line per tenth only in the epochs that get a line
+        if self._bar is True or self._bar is False:
+            if self._bar and batch >= self._next_line * self.batches:
+                print(f"  epoch {self._epoch}: batch {batch}/{self.batches}", file=self._out, flush=True)
+                while self._next_line * self.batches <= batch:
+                    self._next_line += 0.1
+        else:
             self._bar.update(1)
-        elif batch >= self._next_line * self.batches:
-            self._bar = self._bar or True
-            print(f"  epoch {self._epoch}: batch {batch}/{self.batches}", file=self._out, flush=True)
-            self._next_line += 0.1
 
     def _close_bar(self):
-        if self._bar is not None and self._bar is not True:
+        if self._bar is not None and self._bar is not True and self._bar is not False:
             self._bar.close()
         self._bar = None
 
-    def on_epoch_end(self, epoch, logs):
-        self._close_bar()
-        if self.verbose == 0:
-            return
-        if not (epoch == self.first or epoch == self.epochs or epoch % self.every == 0):
-            return
+    def _line(self, epoch, logs):
         elapsed = time.perf_counter() - self.start
         left = elapsed / (epoch - self.first + 1) * (self.epochs - epoch)
         parts = [f"epoch {epoch:>{len(str(self.epochs))}}/{self.epochs}", f"loss {logs['loss']:.4f}"]
@@ -269,8 +299,38 @@ class ProgressLogger(Callback):
         parts.append(f"ETA {left:.1f}s")
         print("  ".join(parts), file=self._out, flush=True)
 
+    def on_epoch_end(self, epoch, logs):
+        self._close_bar()
+        if self.verbose == 0:
+            return
+        if self._shows(epoch):
+            self._line(epoch, logs)
+            self._last = None
+        else:
+            # Printed at the end if training stops here: the last epoch trained always gets its line.
+            self._last = (epoch, dict(logs))
+
     def on_train_end(self, logs=None):
         self._close_bar()
+        if self.verbose == 0:
+            return
+        if self._last is not None:
+            self._line(*self._last)
+            self._last = None
+        logs = logs or {}
+        reason = logs.get("stop_reason", "")
+        done = logs.get("epochs_done", self.epochs)
+        seconds = time.perf_counter() - self.start
+        if done < self.first:
+            text = (
+                f"nothing to train: the run had done {self.first - 1} epochs and `epochs` is {self.epochs}; "
+                f"raise `epochs` to train longer"
+            )
+        elif reason.startswith("completed"):
+            text = f"{reason} in {seconds:.1f}s"
+        else:
+            text = f"stopped after epoch {done} of {self.epochs} ({seconds:.1f}s): {reason or 'stopped by a callback'}"
+        print(text, file=self._out, flush=True)
 
 
 class DivergenceGuard(Callback):
@@ -412,12 +472,19 @@ class EarlyStopping(Callback):
                 f"early stopping at epoch {epoch}: {self.monitor} did not improve by more than {self.min_delta:g} "
                 f"for {self.patience} epochs (best {self.best:.6g} at epoch {self.best_epoch})"
             )
+            if self.best_weights is not None and self.best_epoch != epoch:
+                # Said now, with the reason, so that the progress line that reports the stop says it too.
+                self.stop_reason += self._restored_note()
+
+    def _restored_note(self):
+        return f"; restored the weights of epoch {self.best_epoch}"
 
     def on_train_end(self, logs=None):
         if self.best_weights is not None:
             if self.best_epoch != logs["epochs_done"]:
                 self.model.set_parameters(self.best_weights, check=False)
-                logs["stop_reason"] += f"; restored the weights of epoch {self.best_epoch}"
+                if not logs["stop_reason"].endswith(self._restored_note()):
+                    logs["stop_reason"] += self._restored_note()
             self.best_weights = None
 
     def get_config(self):
@@ -494,9 +561,86 @@ def checkpoint_plan(checkpoint, every, best, has_validation):
         every = check_positive_int(every, "checkpoint_every")
     elif not best:
         every = 1
-    best_path = None
-    if best:
-        stem, ext = os.path.splitext(path)
-        best_path = path if every is None else f"{stem}.best{ext or '.npz'}"
+    best_path = _best_path(path, every, best)
     io.check_writable_path(path, "checkpoint")
     return path, every, best_path
+
+
+def _best_path(path, every, best):
+    if not best:
+        return None
+    stem, ext = os.path.splitext(path)
+    return path if every is None else f"{stem}.best{ext or '.npz'}"
+
+
+#: What ``fit(..., checkpoint=path)`` does when ``path`` already exists (``checkpoint_exists=``).
+CHECKPOINT_EXISTS = ("error", "resume", "overwrite")
+
+
+def existing_checkpoint(checkpoint, every, best, resume_from, checkpoint_exists):
+    """The ``resume_from`` of a fit under the ``checkpoint_exists`` policy; refuses to destroy a checkpoint.
+
+    A fit writes ``checkpoint`` (and ``<stem>.best.npz`` with ``checkpoint_best``). When one of those files
+    already exists, it holds an earlier run, and what happens is the caller's choice:
+
+    - ``"error"`` (default): a FileExistsError, unless the fit resumes from one of those files
+      (``resume_from``): continuing a run may write over its own checkpoints, starting afresh may not.
+    - ``"resume"``: continue from ``checkpoint`` when it exists, start afresh when it does not; the same
+      script can be run again after an interruption (Keras's ``BackupAndRestore`` behaves so).
+    - ``"overwrite"``: start afresh and replace the files.
+
+    Parameters
+    ----------
+    checkpoint, every, best, resume_from
+        As ``fit``'s ``checkpoint``, ``checkpoint_every``, ``checkpoint_best`` and ``resume_from``.
+    checkpoint_exists : {"error", "resume", "overwrite"}
+
+    Returns
+    -------
+    str, os.PathLike or None
+        The file to resume from.
+
+    Raises
+    ------
+    ValueError
+        For an unknown ``checkpoint_exists``, or ``"resume"`` without ``checkpoint`` or beside ``resume_from``.
+    FileExistsError
+        Under ``"error"``, naming the file and the ways on.
+    """
+    if not isinstance(checkpoint_exists, str) or checkpoint_exists not in CHECKPOINT_EXISTS:
+        raise ValueError(
+            f"`checkpoint_exists` must be one of {list(CHECKPOINT_EXISTS)}, got {checkpoint_exists!r}."
+        )
+    if checkpoint is None or not isinstance(checkpoint, (str, os.PathLike)):
+        if checkpoint_exists == "resume":
+            raise ValueError("`checkpoint_exists='resume'` resumes from `checkpoint`; give a `checkpoint` path.")
+        return resume_from  # checkpoint_plan reports a wrong `checkpoint`
+    path = os.fspath(checkpoint)
+    if checkpoint_exists == "resume":
+        if resume_from is not None:
+            raise ValueError(
+                "Give either `resume_from` or `checkpoint_exists='resume'` (which resumes from `checkpoint` when "
+                "it exists), not both."
+            )
+        return path if os.path.isfile(path) else None
+    if checkpoint_exists == "overwrite":
+        return resume_from
+    written = [path]
+    if best is True:
+        written.append(_best_path(path, every, best))
+    existing = [p for p in dict.fromkeys(written) if os.path.lexists(p)]
+    if not existing or (resume_from is not None and any(_same_file(resume_from, p) for p in written)):
+        return resume_from
+    run = path if path in existing else existing[0]
+    raise FileExistsError(
+        f"`checkpoint` would overwrite {existing[0]!r}, which holds an earlier run. Continue that run with "
+        f"resume_from={run!r} (or checkpoint_exists='resume'), replace it with checkpoint_exists='overwrite', "
+        f"or choose another `checkpoint` path."
+    )
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except (OSError, TypeError, ValueError):
+        return False

@@ -14,7 +14,7 @@ import os
 from . import activations, io, network, optimizers, training
 from ._validation import check_positive_int, check_targets, check_X
 from .backend import Backend, rng_state_mismatch
-from .callbacks import History
+from .callbacks import History, existing_checkpoint
 from .layers import Layer
 from .network import ForwardCache
 from .regularization import check_dropout
@@ -249,6 +249,7 @@ class Model:
         checkpoint_every=None,
         checkpoint_best=False,
         resume_from=None,
+        checkpoint_exists="error",
         eval_batch_size=None,
         comm=None,
     ):
@@ -284,11 +285,19 @@ class Model:
         resume_from : str or os.PathLike, optional
             A checkpoint to continue from: its weights, optimizer state, schedule, History and random
             state replace the model's, and training goes on from the epoch after the saved one up to
-            ``settings.epochs``. With the same data, settings and backend the result equals an
-            uninterrupted run. Without ``solver``, the checkpoint's Solver is used. A checkpoint that does
-            not fit (other layers, optimizer or schedule, a damaged file) raises before anything is
+            ``settings.epochs``, which counts the epochs of the whole run (a file written by
+            :func:`anyarray_nn.save` continues from the epochs its History holds). With the same data,
+            settings and backend the result equals an uninterrupted run. Without ``solver``, the
+            checkpoint's Solver is used. A checkpoint that does not fit (other layers, optimizer or
+            schedule, a damaged file) raises before anything is
             changed, and a resumed fit that fails before its first epoch ends (bad ``X``, a wrong
             argument) puts back the weights, optimizer state, Solver, History and random state it replaced.
+        checkpoint_exists : {"error", "resume", "overwrite"}, default "error"
+            What to do when ``checkpoint`` (or its ``.best`` file) already exists, which means it holds an
+            earlier run. ``"error"`` raises FileExistsError before training, unless the fit resumes from
+            that run (``resume_from``); ``"resume"`` continues from ``checkpoint`` when it exists and starts
+            afresh when it does not, so the same script can simply be run again after an interruption;
+            ``"overwrite"`` starts afresh and replaces the files.
         eval_batch_size : int, optional
             Rows per chunk when evaluating ``validation_data`` (default 8192), which bounds the memory
             its activations take.
@@ -321,6 +330,8 @@ class Model:
             eval_batch_size=eval_batch_size,
             comm=comm,
         )
+        # A fresh run never writes over the checkpoint of another without being asked.
+        resume_from = existing_checkpoint(checkpoint, checkpoint_every, checkpoint_best, resume_from, checkpoint_exists)
         if resume_from is None:
             return training.fit(self, X, y, solver=solver, start_epoch=0, **arguments)
         before = _Snapshot(self, solver)
@@ -385,7 +396,10 @@ class Model:
             solver = default_solver(self, solver)
             self.solver_ = solver
         training_info = header["training"]
-        return (0 if training_info is None else training_info["epoch"]), solver
+        if training_info is not None:
+            return training_info["epoch"], solver
+        # A file of anyarray_nn.save records no epoch count: its History holds the epochs done.
+        return (0 if self.history_ is None else self.history_.epochs), solver
 
     def evaluate(self, X, y, solver=None):
         """The loss (with penalty) and, for classifiers, the accuracy on ``(X, y)`` as Python floats."""

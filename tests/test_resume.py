@@ -204,3 +204,81 @@ def test_resume_is_exact_with_dropout_from_a_device_generator(iris_split, tmp_pa
     resumed = model(seed=4)
     resumed.fit(Xtr, ytr, settings=_settings(), resume_from=path)
     assert _same_weights(resumed, reference)
+
+
+# --------------------------------------------------------------------------------------------------
+# a run's checkpoint is never destroyed without being asked
+def test_a_fresh_run_refuses_to_overwrite_a_checkpoint(iris_split, tmp_path):
+    path = tmp_path / "run.npz"
+    _fit(_model(), iris_split, "adam", epochs=4, checkpoint=path)
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"`checkpoint` would overwrite .*run\.npz.* resume_from=.*"
+                                              r"checkpoint_exists='overwrite'"):
+        _fit(_model(), iris_split, "adam", epochs=2, checkpoint=path)
+    assert path.read_bytes() == before  # untouched: 4 epochs, not 2
+    assert ann.load(path).history_.epochs == 4
+
+
+def test_resuming_may_write_over_its_own_checkpoint(iris_split, tmp_path):
+    path = tmp_path / "run.npz"
+    _fit(_model(), iris_split, "adam", epochs=3, checkpoint=path, checkpoint_every=1, checkpoint_best=True)
+    history = _fit(_model(), iris_split, "adam", epochs=6, checkpoint=path, checkpoint_every=1,
+                   checkpoint_best=True, resume_from=path)
+    assert history.epochs == 6 and ann.load(path).history_.epochs == 6
+
+
+def test_the_best_file_of_an_earlier_run_is_protected_too(iris_split, tmp_path):
+    path = tmp_path / "run.npz"
+    _fit(_model(), iris_split, "sgd", epochs=2, checkpoint=path, checkpoint_every=1, checkpoint_best=True)
+    path.unlink()
+    with pytest.raises(FileExistsError, match=r"run\.best\.npz"):
+        _fit(_model(), iris_split, "sgd", epochs=2, checkpoint=path, checkpoint_every=1, checkpoint_best=True)
+
+
+def test_overwrite_when_asked(iris_split, tmp_path):
+    path = tmp_path / "run.npz"
+    _fit(_model(), iris_split, "adam", epochs=4, checkpoint=path)
+    _fit(_model(), iris_split, "adam", epochs=2, checkpoint=path, checkpoint_exists="overwrite")
+    assert ann.load(path).history_.epochs == 2
+
+
+def test_checkpoint_exists_resume_runs_the_same_script_again(iris_split, tmp_path):
+    """The same call twice: the first starts afresh, the second continues (as Keras's BackupAndRestore)."""
+    reference = _model()
+    _fit(reference, iris_split, "adam")
+    path = tmp_path / "run.npz"
+    first = _model()
+    first.fit(*iris_split[::2], solver=_solver("adam"), settings=_settings(3), validation_data=iris_split[1::2],
+              checkpoint=path, checkpoint_exists="resume")
+    again = _model(seed=7)
+    history = _fit(again, iris_split, "adam", checkpoint=path, checkpoint_exists="resume")
+    assert history.epochs == EPOCHS and _same_weights(again, reference)
+
+
+@pytest.mark.parametrize(
+    "kwargs, pattern",
+    [
+        ({"checkpoint": "c.npz", "checkpoint_exists": "keep"}, r"`checkpoint_exists` must be one of \['error', 'resume', "
+                                                              r"'overwrite'\], got 'keep'"),
+        ({"checkpoint_exists": "resume"}, "give a `checkpoint` path"),
+        ({"checkpoint": "c.npz", "checkpoint_exists": "resume", "resume_from": "c.npz"}, "not both"),
+    ],
+)
+def test_checkpoint_exists_is_checked(iris_split, tmp_path, monkeypatch, kwargs, pattern):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match=pattern):
+        _model().fit(iris_split[0], iris_split[2], settings=_settings(1), **kwargs)
+    assert not list(tmp_path.iterdir())
+
+
+def test_resume_from_a_saved_model_continues_its_epochs(iris_split, tmp_path):
+    """``ann.save`` records the History but no epoch count: a resume goes on from the History's epochs."""
+    reference = _model()
+    _fit(reference, iris_split, "adam", epochs=24)
+    model = _model()
+    _fit(model, iris_split, "adam", epochs=12)
+    ann.save(model, tmp_path / "m.npz")
+    resumed = _model(seed=3)
+    history = _fit(resumed, iris_split, "adam", epochs=24, resume_from=tmp_path / "m.npz")
+    assert history.epochs == 24
+    assert _same_weights(resumed, reference)
