@@ -49,10 +49,12 @@ FORMAT_NAME = "anyarray_nn.model"
 FORMAT_VERSION = 1
 
 _HEADER_KEY = "header"
-# The entries of a format-1 header; "saved_from" is informative (where the model was saved from).
+# The entries of a format-1 header; "saved_from" is informative (where the model was saved from), and
+# "pipeline" (optional) describes how a trained pipeline prepares inputs and reads outputs
+# (anyarray_nn.pipeline reads and checks it; a plain model load ignores it).
 _HEADER_ENTRIES = {
     "format", "format_version", "library_version", "dtype", "saved_from", "seed", "layers", "arrays", "solver",
-    "optimizer_state", "history", "rng_state", "training",
+    "optimizer_state", "history", "rng_state", "training", "pipeline",
 }
 # An epoch count beyond this cannot come from a fit.
 _MAX_EPOCH = 2**53
@@ -397,6 +399,8 @@ def _decode_header(path, raw):
         )
         if not ok:
             _fail(path, f"its header entry 'saved_from' must be {{'backend': str, 'device': str}}, got {saved_from!r}.")
+    if not isinstance(header.get("pipeline", {}), dict):
+        _fail(path, f"its header entry 'pipeline' must be an object, got {type(header['pipeline']).__name__}.")
     return header
 
 
