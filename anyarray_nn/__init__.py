@@ -3,15 +3,17 @@
 The same forward, backward and update code runs on NumPy, CuPy, torch, JAX, Dask and any Array API library.
 """
 
-from . import activations, callbacks, datasets, distributed, initializers, losses, metrics, network, optimizers, plotting, preprocessing, schedules, step
+from . import activations, callbacks, datasets, diagnostics, distributed, initializers, losses, metrics, network, optimizers, plotting, preprocessing, schedules, step
 from ._version import __version__
 from .backend import Backend, to_numpy
 from .callbacks import Callback, EarlyStopping, History
+from .diagnostics import TrainingDiagnostics
 from .export import export_onnx
 from .gradcheck import gradcheck
 from .io import ModelFileError
 from .layers import Layer
 from .model import Model
+from .narrate import narrate_step
 from .network import ForwardCache
 from .regularization import Regularization
 from .saving import load, save
@@ -29,14 +31,17 @@ __all__ = [
     "Regularization",
     "Settings",
     "Solver",
+    "TrainingDiagnostics",
     "activations",
     "datasets",
+    "diagnostics",
     "export_onnx",
     "gradcheck",
     "initializers",
     "load",
     "losses",
     "metrics",
+    "narrate_step",
     "optimizers",
     "plotting",
     "preprocessing",

@@ -409,25 +409,40 @@ class Model:
         return training.evaluate(self, X, T, solver)
 
     # ----------------------------------------------------------------------------------------------
-    def summary(self, batch_size=1):
+    def summary(self, batch_size=1, layout="rows"):
         """The dimension table: shapes of W, b, Z and A per layer for a batch of ``batch_size`` samples.
+
+        Parameters
+        ----------
+        batch_size : int, default 1
+            The number of samples ``m`` in the shapes of ``X``, ``Z`` and ``A``.
+        layout : {"rows", "columns"}, default "rows"
+            ``"rows"``: the model's own arrays, samples as rows (``W`` ``(n_in, n_out)``, ``b``
+            ``(n_out,)``, ``Z`` and ``A`` ``(m, n_out)``, ``Z = A_prev @ W + b``). ``"columns"``: the
+            shapes as the tutorials write them, samples as columns (``W`` ``(n_out, n_in)``, ``b``
+            ``(n_out, 1)``, ``Z`` and ``A`` ``(n_out, m)``, ``Z = W @ A_prev + b``): every array is the
+            transpose of the model's (``W_columns = layer.W.T``).
 
         Returns
         -------
         str
         """
         m = check_positive_int(batch_size, "batch_size")
+        if layout not in ("rows", "columns"):
+            raise ValueError(f"`layout` must be 'rows' or 'columns', got {layout!r}.")
+        columns = layout == "columns"
         rows = [("layer", "activation", "init", "W", "b", "Z, A", "params")]
-        rows.append(("input", "", "", "", "", f"X: ({m}, {self.n_features})", ""))
+        shape_X = f"({self.n_features}, {m})" if columns else f"({m}, {self.n_features})"
+        rows.append(("input", "", "", "", "", f"X: {shape_X}", ""))
         for i, layer in enumerate(self.layers, start=1):
             rows.append(
                 (
                     str(i),
                     layer.activation.name,
                     f"{layer.init}/{layer.distribution}",
-                    f"({layer.n_in}, {layer.n_out})",
-                    f"({layer.n_out},)",
-                    f"({m}, {layer.n_out})",
+                    f"({layer.n_out}, {layer.n_in})" if columns else f"({layer.n_in}, {layer.n_out})",
+                    f"({layer.n_out}, 1)" if columns else f"({layer.n_out},)",
+                    f"({layer.n_out}, {m})" if columns else f"({m}, {layer.n_out})",
                     f"{layer.n_params:,}",
                 )
             )
@@ -437,7 +452,11 @@ class Model:
         out = [f"Model on {b.name} ({b.device_str}, {b.dtype_name})" + (f" [{b.note}]" if b.note else "")]
         out += [line(rows[0]), "  ".join("-" * w for w in widths)]
         out += [line(r) for r in rows[1:]]
-        out.append(f"Total parameters: {self.n_params:,}   (Z = A_prev @ W + b, A = g(Z); samples are rows)")
+        if columns:
+            convention = "Z = W @ A_prev + b, A = g(Z); samples are columns: each array is the model's transposed"
+        else:
+            convention = "Z = A_prev @ W + b, A = g(Z); samples are rows"
+        out.append(f"Total parameters: {self.n_params:,}   ({convention})")
         return "\n".join(out)
 
     # ----------------------------------------------------------------------------------------------
