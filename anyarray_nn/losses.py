@@ -92,6 +92,32 @@ class Loss:
     def fused_gradient(self, A, Y, *, xp):
         raise NotImplementedError
 
+    # -- sample weights ---------------------------------------------------------------------------
+    def rows(self, Z, A, Y, activation, *, xp):
+        """Each sample's share of the loss, ``(n,)``, whose mean is :meth:`forward`.
+
+        What sample weights need of a loss: a loss that is a mean over samples of a per-sample value.
+        """
+        raise NotImplementedError(
+            f"The loss {self.name!r} has no per-sample values (Loss.rows), so it cannot take sample weights."
+        )
+
+    def weighted_forward(self, Z, A, Y, activation, r, *, xp):
+        """The weighted mean ``sum_i w_i l_i / sum_i w_i`` of the samples' losses.
+
+        ``r`` ``(n,)`` holds the weights scaled to ``r_i = n w_i / sum_j w_j`` (all 0 when the weights add
+        up to 0), so that the weighted mean is ``mean(r * rows)`` and ``r = 1`` is the plain loss.
+        """
+        return xp.sum(r * self.rows(Z, A, Y, activation, xp=xp)) / _count(A, xp=xp, rows=True)
+
+    def weighted_backward(self, Z, A, Y, activation, r, *, xp):
+        """``dL/dZ`` of :meth:`weighted_forward`: each sample's row of :meth:`backward` times ``r_i``.
+
+        A mean over samples has each row of its gradient depend on that sample alone, so weighting the
+        rows weights the samples.
+        """
+        return self.backward(Z, A, Y, activation, xp=xp) * r[:, None]
+
     def on_labels(self, y_shape, n_outputs, subtract_one_hot):
         """This loss taking class labels ``(n,)`` in place of its encoded targets, or None (the default).
 
@@ -143,6 +169,9 @@ class MAE(Loss):
     def gradient(self, A, Y, *, xp):
         return xp.sign(A - Y) / _count(A, xp=xp)
 
+    def rows(self, Z, A, Y, activation, *, xp):
+        return xp.mean(xp.abs(A - Y), axis=1)
+
 
 class MSE(Loss):
     """Mean squared error."""
@@ -155,6 +184,10 @@ class MSE(Loss):
 
     def gradient(self, A, Y, *, xp):
         return (2.0 / _count(A, xp=xp)) * (A - Y)
+
+    def rows(self, Z, A, Y, activation, *, xp):
+        D = A - Y
+        return xp.mean(D * D, axis=1)
 
 
 class RMSE(Loss):
@@ -171,6 +204,17 @@ class RMSE(Loss):
         rmse = xp.sqrt(xp.mean(D * D))
         # The tiny floor only matters at a perfect fit, where D is 0 and the gradient is 0 anyway.
         return D / (_count(A, xp=xp) * xp.maximum(rmse, 1e-30))
+
+    # The square root of a mean is no mean over samples: weighted, it is the root of the weighted mean
+    # squared error, and its gradient is D r / (n k rmse_w).
+    def weighted_forward(self, Z, A, Y, activation, r, *, xp):
+        return xp.sqrt(MSE().weighted_forward(Z, A, Y, activation, r, xp=xp))
+
+    def weighted_backward(self, Z, A, Y, activation, r, *, xp):
+        D = A - Y
+        rmse = self.weighted_forward(Z, A, Y, activation, r, xp=xp)
+        grad_A = (D * r[:, None]) / (_count(A, xp=xp) * xp.maximum(rmse, 1e-30))
+        return activation.backward(Z, A, grad_A, xp=xp)
 
 
 class BinaryCrossEntropy(Loss):
@@ -202,6 +246,13 @@ class BinaryCrossEntropy(Loss):
 
     def fused_gradient(self, A, Y, *, xp):
         return (A - Y) / _count(A, xp=xp)
+
+    def rows(self, Z, A, Y, activation, *, xp):
+        if self.fuses(activation):
+            return xp.mean(xp.maximum(Z, 0.0) - Z * Y + xp.log1p(xp.exp(-xp.abs(Z))), axis=1)
+        eps = _eps(A.dtype, xp)
+        P = xp.clip(A, eps, 1.0 - eps)
+        return -xp.mean(Y * xp.log(P) + (1.0 - Y) * xp.log(1.0 - P), axis=1)
 
 
 class CrossEntropy(Loss):
@@ -240,6 +291,13 @@ class CrossEntropy(Loss):
 
     def fused_gradient(self, A, Y, *, xp):
         return (A - Y) / _count(A, xp=xp, rows=True)
+
+    def rows(self, Z, A, Y, activation, *, xp):
+        if self.fuses(activation):
+            S = Z - xp.max(Z, axis=1, keepdims=True)
+            return -xp.sum(Y * (S - xp.log(xp.sum(xp.exp(S), axis=1, keepdims=True))), axis=1)
+        eps = _eps(A.dtype, xp)
+        return -xp.sum(Y * xp.log(xp.clip(A, eps, 1.0)), axis=1)
 
     def on_labels(self, y_shape, n_outputs, subtract_one_hot):
         # Class labels are what encode_targets one-hot encodes; rows given as they are may be probabilities.
@@ -284,6 +342,9 @@ class SparseCrossEntropy(CrossEntropy):
 
     def fused_gradient(self, A, y, *, xp):
         return self.subtract_one_hot(A, y) / _count(A, xp=xp, rows=True)
+
+    def rows(self, Z, A, y, activation, *, xp):
+        return super().rows(Z, A, self._one_hot(A, y, xp), activation, xp=xp)
 
     def on_labels(self, y_shape, n_outputs, subtract_one_hot):
         return None  # already takes labels
@@ -330,6 +391,12 @@ class Poisson(Loss):
 
     def fused_gradient(self, A, Y, *, xp):
         return (A - Y) / math.prod(A.shape)
+
+    def rows(self, Z, A, Y, activation, *, xp):
+        if self.fuses(activation):
+            return xp.mean(_y_log_y(Y, xp=xp) - Y * Z - Y + xp.exp(Z), axis=1)
+        log_A = xp.log(xp.maximum(A, xp.full_like(A, 1e-300 if A.dtype == xp.float64 else 1e-37)))
+        return xp.mean(_y_log_y(Y, xp=xp) - Y * log_A - Y + A, axis=1)
 
 
 REGISTRY = Registry(

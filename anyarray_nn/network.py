@@ -84,7 +84,7 @@ def forward(layers, params, X, masks=None, *, xp):
     return cache
 
 
-def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, matmul_add=None):
+def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, matmul_add=None, weights=None):
     """Backpropagation ("BackProp"): the loss and the gradients of every layer's parameters.
 
     Parameters
@@ -106,6 +106,9 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
         ``(C, A, B) -> C + A @ B`` (:meth:`~anyarray_nn.Backend.matmul_add`). When given, each weight
         gradient is added to its weights as it is computed (in place where the library allows it) and
         ``grads_W`` holds the new weights: with ``scale=-lr`` and no weight penalty, plain SGD's step.
+    weights : array, shape (n_samples,), optional
+        Sample weights scaled to ``r_i = n w_i / sum_j w_j`` (:func:`sample_shares`): the data loss is
+        the weighted mean of the samples' losses (:meth:`~anyarray_nn.losses.Loss.weighted_forward`).
 
     Returns
     -------
@@ -121,8 +124,12 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
         raise ValueError("backward: `matmul_add` adds the data gradient alone; it cannot take a weight penalty.")
     Z, A = cache[last]
     act = layers[last].activation
-    value = loss.forward(Z, A, T, act, xp=xp)
-    grad_Z = loss.backward(Z, A, T, act, xp=xp)
+    if weights is None:
+        value = loss.forward(Z, A, T, act, xp=xp)
+        grad_Z = loss.backward(Z, A, T, act, xp=xp)
+    else:
+        value = loss.weighted_forward(Z, A, T, act, weights, xp=xp)
+        grad_Z = loss.weighted_backward(Z, A, T, act, weights, xp=xp)
     if scale is not None:
         grad_Z = grad_Z * scale
     grads_W = [None] * len(layers)
@@ -144,6 +151,17 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
     if regularization.active:
         value = value + regularization.penalty(Ws, xp=xp)
     return value, grads_W, grads_b
+
+
+def sample_shares(w, *, xp):
+    """Sample weights ``w`` ``(n,)`` scaled to ``r_i = n w_i / sum_j w_j``: the weighted mean is ``mean(r * l)``.
+
+    Weights that add up to 0 give ``r = 0``: such a batch adds nothing to the data loss or its gradient
+    (no division by zero, no NaN).
+    """
+    total = xp.sum(w)
+    safe = xp.where(total > 0, total, xp.ones_like(total))
+    return w * (float(w.shape[0]) / safe)
 
 
 def forward_output(layers, params, X, *, xp):

@@ -1,10 +1,11 @@
 """One training step as a pure function: the seam where compiled steps, the data-parallel all-reduce
 and gradient checks plug in.
 
-``step(params, state, Xb, Tb, masks, lr) -> (params, state, loss, predictions)``::
+``step(params, state, Xb, Tb, masks, lr, wb=None) -> (params, state, loss, predictions)``::
 
     cache = forward(params, Xb, masks)                   # (Z, A) per layer
-    loss, grads = backward(cache, Tb)                    # fused output gradient where possible
+    loss, grads = backward(cache, Tb, wb)                # fused output gradient where possible;
+                                                         # with sample weights wb, their weighted mean
                                                          # (plain SGD: W + A.T @ (-lr G) in one product)
     grads = reduce(grads)                                # data-parallel: sum over processes
     grads = clip(grads)                                  # optional, after the reduction
@@ -44,10 +45,12 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     Returns
     -------
     step : callable
-        ``step(params, state, Xb, Tb, masks, lr)`` with ``params`` the flat list ``[W_1, b_1, ...]``,
+        ``step(params, state, Xb, Tb, masks, lr, wb=None)`` with ``params`` the flat list ``[W_1, b_1, ...]``,
         ``state`` the optimizer state, ``Xb`` ``(m, n_features)``, ``Tb`` ``(m, n_outputs)`` encoded
         targets (class labels ``(m,)`` with a ``loss`` that takes them), ``masks`` from
-        :func:`anyarray_nn.network.dropout_masks` (or None) and ``lr`` the learning rate. It returns
+        :func:`anyarray_nn.network.dropout_masks` (or None), ``lr`` the learning rate and ``wb`` the
+        batch's sample weights ``(m,)`` (None: equal weights; see :func:`anyarray_nn.network.sample_shares`
+        for a batch whose weights add up to 0). It returns
         ``(params, state, loss, predictions)``: the new parameters and state, the batch's loss (a 0-d
         array, penalty included) and, for classifiers, the output layer's decisions ``(m,)`` or
         ``(m, n_outputs)`` (None otherwise).
@@ -72,11 +75,12 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
             return optimizer.apply_updates(params, grads, state, xp=xp)
         return optimizer.step(params, grads, state, lr, xp=xp)
 
-    def step(params, state, Xb, Tb, masks, lr):
+    def step(params, state, Xb, Tb, masks, lr, wb=None):
         cache = network.forward(layers, params, Xb, masks, xp=xp)
+        shares = None if wb is None else network.sample_shares(wb, xp=xp)
         value, grads_W, grads_b = network.backward(
             layers, params, cache, Tb, loss, regularization, xp=xp, scale=-lr if fold else None,
-            matmul_add=matmul_add if fused else None,
+            matmul_add=matmul_add if fused else None, weights=shares,
         )
         predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
         # Let go of this batch's activations before the update: the peak memory of an epoch holds one
@@ -101,13 +105,14 @@ def is_classifier(layers, solver):
 def make_batch_step(step, *, xp, labels=False):
     """The step of a compiled fit: gather the batch, take the step, add its loss and hits to running sums.
 
-    ``batch_step(head, tail, state, sums, X, T, truth, order, start, template, masks, lr)`` takes the
+    ``batch_step(head, tail, state, sums, X, T, truth, order, start, template, masks, lr, w=None)`` takes the
     parameters in two parts, ``head = [W_1, b_1]`` and ``tail = [W_2, b_2, ...]``, and rows
     ``order[start + template]`` of ``X`` and ``T`` (``start + template`` when ``order`` is None), with
     ``template = arange(rows)`` fixing the batch's shape, so that taking the batch costs no operation
-    outside the compiled code. ``sums = (loss_sum, hits)``: the loss summed over the epoch's rows and the
-    decisions equal to ``truth`` (the output activation's decisions on the targets) so far. Returns
-    ``(head, tail, state, sums)``.
+    outside the compiled code. ``w`` holds the sample weights of ``X``'s rows (None: equal weights).
+    ``sums = (loss_sum, hits, weight_sum)``: the loss summed over the epoch's rows (weighted by sample
+    weight when there are weights), the decisions equal to ``truth`` (the output activation's decisions
+    on the targets) and the rows (or weights) so far. Returns ``(head, tail, state, sums)``.
 
     :data:`DONATE` names the arguments a compiler may overwrite. ``head`` and ``state`` are read only
     before their own update, so their new values can go into their buffers. Every weight of ``tail`` is
@@ -118,17 +123,20 @@ def make_batch_step(step, *, xp, labels=False):
     of the rows of ``T``: for a step made with the labels form of its loss, on one-hot targets.
     """
 
-    def batch_step(head, tail, state, sums, X, T, truth, order, start, template, masks, lr):
+    def batch_step(head, tail, state, sums, X, T, truth, order, start, template, masks, lr, w=None):
         idx = start + template if order is None else xp.take(order, start + template, axis=0)
         Xb = xp.take(X, idx, axis=0)
         truth_b = None if truth is None else xp.take(truth, idx, axis=0)
         Tb = truth_b if labels else xp.take(T, idx, axis=0)
-        params, state, loss, predictions = step(list(head) + list(tail), state, Xb, Tb, masks, lr)
-        loss_sum, hits = sums
-        loss_sum = loss_sum + loss * float(template.shape[0])
+        wb = None if w is None else xp.take(w, idx, axis=0)
+        params, state, loss, predictions = step(list(head) + list(tail), state, Xb, Tb, masks, lr, wb)
+        loss_sum, hits, weight_sum = sums
+        share = float(template.shape[0]) if wb is None else xp.sum(wb)
+        loss_sum = loss_sum + loss * share
+        weight_sum = weight_sum + share
         if predictions is not None:
             hits = hits + xp.sum(xp.astype(predictions == truth_b, loss.dtype))
-        return params[:2], params[2:], state, (loss_sum, hits)
+        return params[:2], params[2:], state, (loss_sum, hits, weight_sum)
 
     return batch_step
 
@@ -140,14 +148,16 @@ DONATE = (0, 2)
 def make_epoch_figures(*, xp):
     """The figures of a compiled fit's epoch in one call, for a library whose every eager call costs.
 
-    ``figures(params, sums, rows, labels) -> (3,) array``: the mean loss ``loss_sum / rows``, the share of
+    ``figures(params, sums, labels) -> (3,) array``: the mean loss ``loss_sum / weight_sum``, the share of
     correct decisions ``hits / labels`` and the weight checksum (the sum of every parameter, which is
-    non-finite when any weight is), from ``sums = (loss_sum, hits)`` of :func:`make_batch_step`.
+    non-finite when any weight is), from ``sums = (loss_sum, hits, weight_sum)`` of
+    :func:`make_batch_step`. Weights that add up to 0 give a mean loss of 0.
     """
 
-    def figures(params, sums, rows, labels):
-        loss_sum, hits = sums
+    def figures(params, sums, labels):
+        loss_sum, hits, weight_sum = sums
         checksum = sum(xp.sum(p) for p in params)
-        return xp.stack([loss_sum / rows, hits / labels, checksum])
+        safe = xp.where(weight_sum > 0, weight_sum, xp.ones_like(weight_sum))
+        return xp.stack([loss_sum / safe, hits / labels, checksum])
 
     return figures

@@ -24,9 +24,9 @@ import json
 import math
 import time
 
-from . import distributed, lbfgs, losses, network, optimizers, schedules
+from . import distributed, lbfgs, losses, network, optimizers, schedules, sources, weighting
 from . import regularization as regularization_module
-from ._validation import check_number, check_positive_int, check_targets, check_X, shape_of
+from ._validation import _host_numeric, check_number, check_positive_int, check_targets, check_X, host_array, shape_of
 from .callbacks import (
     Callback,
     DivergenceGuard,
@@ -38,6 +38,7 @@ from .callbacks import (
     best_epoch,
     checkpoint_plan,
 )
+from .feed import DeviceFeed, EpochSums, SourceFeed
 from .step import DONATE, is_classifier, make_batch_step, make_epoch_figures, make_train_step
 
 
@@ -200,25 +201,6 @@ class Settings:
         )
 
 
-def _epoch_statistics(batch_losses, batch_predictions, truth, order, n, m, xp):
-    """Mean loss and fraction of correct predictions of an epoch, as 0-d device arrays.
-
-    The batch loop only keeps each batch's loss and predictions; summing and comparing them here, once
-    an epoch, saves several tiny device operations per batch. Every batch holds ``m`` samples but the
-    last.
-    """
-    losses_ = xp.stack(batch_losses)
-    last = n - m * (len(batch_losses) - 1)
-    loss = (xp.sum(losses_[:-1]) * float(m) + losses_[-1] * float(last)) / float(n)
-    if not batch_predictions:
-        return loss, xp.zeros_like(loss)
-    predicted = xp.concat(batch_predictions, axis=0)
-    expected = truth if order is None else xp.take(truth, order, axis=0)
-    hits = xp.astype(predicted == expected, loss.dtype)
-    # Multi-label sigmoid outputs: the fraction of labels right.
-    return loss, xp.sum(hits) / float(math.prod(hits.shape))
-
-
 def evaluate(model, X, T, solver, batch_size=None):
     """Loss and (for classifiers) accuracy of ``model`` on validated device arrays, as Python floats."""
     loss, correct = evaluate_device(model, X, T, solver, batch_size)
@@ -227,29 +209,44 @@ def evaluate(model, X, T, solver, batch_size=None):
     return float(values[0]), acc
 
 
+def _slices(X, T, size):
+    n = X.shape[0]
+    for start in range(0, n, size):
+        yield X[start : min(start + size, n), :], T[start : min(start + size, n), ...]
+
+
 def evaluate_device(model, X, T, solver, batch_size=None, params=None):
     """Loss (with penalty) and correct count on the device, chunked like prediction."""
+    size = batch_size or network.PREDICT_BATCH_SIZE
+    loss, correct, _ = evaluate_chunks(model, _slices(X, T, size), solver, params)
+    return loss, correct
+
+
+def evaluate_chunks(model, chunks, solver, params=None):
+    """Loss (with penalty), correct count and rows over ``chunks`` of ``(X, T)``: device arrays but the rows.
+
+    ``chunks`` may come from memory or be read from a source; only one chunk's activations exist at a time.
+    """
     xp, layers = model.xp, model.layers
     params = model.parameters() if params is None else params
     loss_fn, act = solver.loss, layers[-1].activation
     classifier = is_classifier(layers, solver)
-    n = X.shape[0]
-    size = batch_size or network.PREDICT_BATCH_SIZE
     loss_sum = xp.zeros((), dtype=model.backend.dtype, device=model.device)
     correct = xp.zeros((), dtype=model.backend.dtype, device=model.device)
-    for start in range(0, n, size):
-        Xb, Tb = X[start : min(start + size, n), :], T[start : min(start + size, n), :]
+    n = 0
+    for Xb, Tb in chunks:
         Z, A = network.forward_output(layers, params, Xb, xp=xp)
         loss_sum = loss_sum + loss_fn.forward(Z, A, Tb, act, xp=xp) * Xb.shape[0]
+        n += Xb.shape[0]
         if classifier:
             hits = xp.astype(act.decide(A, xp=xp) == act.decide(Tb, xp=xp), A.dtype)
             # Multi-label sigmoid outputs: the fraction of labels right in each row.
             correct = correct + (xp.sum(hits) if hits.ndim == 1 else xp.sum(hits) / hits.shape[1])
-    loss = loss_sum / n
+    loss = loss_sum / max(n, 1)
     reg = solver.regularization
     if reg.active:
         loss = loss + reg.penalty(params[0::2], xp=xp)
-    return loss, correct
+    return loss, correct, n
 
 
 def fit(
@@ -268,6 +265,9 @@ def fit(
     start_epoch=0,
     eval_batch_size=None,
     comm=None,
+    sample_weight=None,
+    class_weight=None,
+    validation_split=None,
 ):
     """Train ``model`` on ``(X, y)`` with mini-batch gradient descent; see :meth:`anyarray_nn.Model.fit`.
 
@@ -280,7 +280,10 @@ def fit(
     History
     """
     checkpoints = (checkpoint, checkpoint_every, checkpoint_best)
-    run = _Run(model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks)
+    run = _Run(
+        model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks,
+        sample_weight=sample_weight, class_weight=class_weight, validation_split=validation_split,
+    )
     callbacks = run.callbacks(verbose)
     epochs = run.settings.epochs
     for callback in callbacks:
@@ -350,13 +353,14 @@ def _ends(callback, epoch, logs):
 
 
 class _Run:
-    """One fit's set-up and its epochs: checked data on the device, the step, the optimizer state.
+    """One fit's set-up and its epochs: the feed of batches, the step, the optimizer state.
 
     Everything that can be refused is checked here, before the model changes.
     """
 
     def __init__(
-        self, model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks
+        self, model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks,
+        sample_weight=None, class_weight=None, validation_split=None,
     ):
         self.model = model
         self.solver = solver = default_solver(model, solver)
@@ -368,21 +372,11 @@ class _Run:
         comm = distributed.check_communicator(comm)
         # One process is no data parallelism: the plain path, bit for bit.
         comm = comm if comm is not None and comm.Get_size() > 1 else None
-
-        # Validate and move the data to the device once; everything after this stays there.
-        self.X = check_X(X, backend, model.n_features)
-        self.T = check_targets(y, backend, solver.loss, model.n_outputs, self.X.shape[0])
-        self.val = None
-        if validation_data is not None:
-            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise TypeError("`validation_data` must be a tuple (X_val, y_val).")
-            X_val = check_X(validation_data[0], backend, model.n_features, name="validation_data[0]")
-            T_val = check_targets(
-                validation_data[1], backend, solver.loss, model.n_outputs, X_val.shape[0], name="validation_data[1]"
-            )
-            self.val = (X_val, T_val)
-        self.user_callbacks = _check_callbacks(callbacks)
         self.classifier = is_classifier(layers, solver)
+        self.full_batch = getattr(solver.optimizer, "full_batch", False)
+
+        self.feed, self.val = self._data(X, y, sample_weight, class_weight, validation_data, validation_split)
+        self.user_callbacks = _check_callbacks(callbacks)
         recorded = {"loss"} | ({"accuracy"} if self.classifier else set())
         if self.val is not None:
             recorded |= {"val_" + key for key in recorded}
@@ -391,20 +385,25 @@ class _Run:
                 callback.check_monitor(recorded)
         self.eval_batch_size = None if eval_batch_size is None else check_positive_int(eval_batch_size, "eval_batch_size")
         self.plan = checkpoint_plan(*checkpoints, self.val is not None)
-        self.full_batch = getattr(solver.optimizer, "full_batch", False)
         if self.full_batch:
             for bad, what in (
                 (solver.regularization.dropout > 0, "dropout (its objective changes at every evaluation)"),
                 (solver.clip_norm is not None, "clip_norm (the line search sets the step)"),
                 (comm is not None, "data-parallel training (`comm`)"),
+                (self.feed.prefetches, "data read from a source (it needs the whole training set in memory)"),
             ):
                 if bad:
                     raise ValueError(f"optimizer {solver.optimizer.name!r} works on the full batch and cannot take {what}.")
+        if comm is not None and not self.feed.by_rows:
+            raise ValueError("Data-parallel training (`comm`) needs data read by rows: arrays or a data set, not a batch iterable.")
 
-        self.n, self.m = self.X.shape[0], settings.batch_size
+        self.n, self.m = self.feed.n_rows, settings.batch_size
         self.dist = dist = None if comm is None else distributed.DataParallel(comm, backend, self.n, self.m, self.val is not None)
         self.comm = comm
-        self.n_batches = -(-self.n // self.m) if dist is None else dist.steps
+        if not self.feed.by_rows:
+            self.n_batches = None  # the iterable's own batches, counted as they come
+        else:
+            self.n_batches = -(-self.n // self.m) if dist is None else dist.steps
         self.local = self.m if dist is None else dist.local_batch
 
         optimizer, schedule = solver.optimizer, solver.schedule
@@ -429,13 +428,12 @@ class _Run:
         self.step = make_train_step(
             layers, solver, xp=xp, reduce_gradients=reduce_gradients, matmul_add=backend.matmul_add
         )
-        self.truth = layers[-1].activation.decide(self.T, xp=xp) if self.classifier else None
         # Data-parallel steps call MPI inside: they stay eager.
         when = settings.compile if dist is None else False
         # Given class labels, a compiled step takes them (``truth``) as its targets where the loss has that form.
         labels_loss = None
-        if self.classifier and backend.compile_plan(when)[0]:
-            labels_loss = solver.loss.on_labels(shape_of(y), model.n_outputs, backend.subtract_one_hot)
+        if self.classifier and backend.compile_plan(when)[0] and self.y_shape is not None:
+            labels_loss = solver.loss.on_labels(self.y_shape, model.n_outputs, backend.subtract_one_hot)
         compiled_step = self.step
         if labels_loss is not None:
             compiled_step = make_train_step(layers, solver, xp=xp, matmul_add=backend.matmul_add, loss=labels_loss)
@@ -443,7 +441,7 @@ class _Run:
             solver, layers, backend, when, compiled_step, labels=labels_loss is not None
         )
         self.compiled = self.batch_step is not None
-        self.compiled_T = None if labels_loss is not None else self.T  # a step on labels does not read T
+        self.on_labels = labels_loss is not None  # a step on labels does not read T
         # Where compiling pays by default (JAX: each eager call is dispatched on its own), the epoch's
         # figures are one compiled call too.
         self.epoch_figures = _compiled_figures(backend, "auto" if self.compiled else False)
@@ -451,6 +449,108 @@ class _Run:
         # neither a schedule nor the count recompiles it; the host keeps its own count.
         self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
         self._templates = {}
+
+    # ----------------------------------------------------------------------------------------------
+    # the data
+    def _data(self, X, y, sample_weight, class_weight, validation_data, validation_split):
+        """The training feed and the validation data (device arrays ``(X, T)``, a feed, or None)."""
+        model, backend, solver = self.model, self.backend, self.solver
+        loss, n_out = solver.loss, model.n_outputs
+        if validation_split is not None:
+            validation_split = check_number(validation_split, "validation_split", low=0.0, high=1.0, low_open=True)
+            if validation_data is not None:
+                raise ValueError("Give `validation_data` or `validation_split`, not both.")
+        source = sources.as_source(X, y, sample_weight)
+        source_y = getattr(source, "y", None)
+        self.y_shape = shape_of(y) if source is None else (None if source_y is None else shape_of(source_y))
+        table = None
+        if class_weight is not None:
+            if not self.classifier:
+                raise ValueError("`class_weight` is for classifiers (a classification loss on a deciding output layer).")
+            labels_y = None
+            if source is None:
+                labels_y = _host_numeric(y, "y")
+            elif source_y is not None and class_weight == "balanced":
+                labels_y = _host_numeric(source_y, "y")  # the labels only: small beside X
+            table = weighting.class_weight_table(class_weight, labels_y, n_out)
+        if source is None:
+            return self._device_data(X, y, sample_weight, table, validation_data, validation_split)
+
+        checker = sources.BatchChecker(model.n_features, lambda arr, name: loss.encode_targets(arr, n_out, name), backend.dtype_name)
+        decide = self._decide if self.classifier else None
+        weights = None
+        if table is not None:
+            weights = lambda y_rows, w_rows: weighting.row_weights(table, y_rows, n_out, w_rows)  # noqa: E731
+        val = None
+        if validation_split is not None:
+            if not source.by_rows:
+                raise ValueError("`validation_split` needs data read by rows; give a batch iterable `validation_data` instead.")
+            split = source.n_rows - int(source.n_rows * validation_split)
+            if split <= 0 or split >= source.n_rows:
+                raise ValueError(f"`validation_split` {validation_split} leaves no rows for training or validation of {source.n_rows}.")
+            val = SourceFeed(source.subset(split, source.n_rows), checker, backend, decide)
+            source = source.subset(0, split)
+        feed = SourceFeed(source, checker, backend, decide, weights)
+        if feed.by_rows and feed.n_rows == 0:
+            raise ValueError("The training source has no rows.")
+        if validation_data is not None:
+            val = self._validation(validation_data, checker, decide)
+        return feed, val
+
+    def _decide(self, T):
+        return self.layers[-1].activation.decide(T, xp=self.xp)
+
+    def _device_data(self, X, y, sample_weight, table, validation_data, validation_split):
+        model, backend, solver = self.model, self.backend, self.solver
+        Xd = check_X(X, backend, model.n_features)
+        n = Xd.shape[0]
+        T = check_targets(y, backend, solver.loss, model.n_outputs, n)
+        w = None
+        if sample_weight is not None or table is not None:
+            host_w = None if sample_weight is None else weighting.check_sample_weight(host_array(sample_weight), n)
+            if table is not None:
+                host_w = weighting.row_weights(table, _host_numeric(y, "y"), model.n_outputs, host_w)
+            w = backend.asarray(host_w)
+        val = None
+        if validation_split is not None:
+            # As Keras: the last rows, before any shuffling.
+            split = n - int(n * validation_split)
+            if split <= 0 or split >= n:
+                raise ValueError(f"`validation_split` {validation_split} leaves no rows for training or validation of {n}.")
+            val = (Xd[split:, :], T[split:, ...])
+            Xd, T = Xd[:split, :], T[:split, ...]
+            w = None if w is None else w[:split]
+        elif validation_data is not None:
+            val = self._validation(validation_data, None, None)
+        truth = self._decide(T) if self.classifier else None
+        return DeviceFeed(Xd, T, truth, w), val
+
+    def _validation(self, validation_data, checker, decide):
+        """``validation_data`` as device arrays ``(X_val, T_val)`` or, read from a source, a feed."""
+        model, backend, solver = self.model, self.backend, self.solver
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (1, 2):
+            raise TypeError("`validation_data` must be a tuple (X_val, y_val), or (dataset,) for a data set or batch source.")
+        X_val, y_val = validation_data[0], (validation_data[1] if len(validation_data) == 2 else None)
+        source = sources.as_source(X_val, y_val, names=("validation_data[0]", "validation_data[1]"))
+        if source is None:
+            X_v = check_X(X_val, backend, model.n_features, name="validation_data[0]")
+            T_v = check_targets(y_val, backend, solver.loss, model.n_outputs, X_v.shape[0], name="validation_data[1]")
+            return (X_v, T_v)
+        if checker is None:
+            checker = sources.BatchChecker(
+                model.n_features, lambda arr, name: solver.loss.encode_targets(arr, model.n_outputs, name), backend.dtype_name
+            )
+            decide = self._decide if self.classifier else None
+        return SourceFeed(source, checker, backend, decide)
+
+    def _val_figures(self, params):
+        """Validation loss, correct decisions (device) and rows, from memory or read from its source."""
+        size = self.eval_batch_size or network.PREDICT_BATCH_SIZE
+        if isinstance(self.val, SourceFeed):
+            chunks = ((b.X, b.T) for b in self.val.chunks(size))
+        else:
+            chunks = _slices(*self.val, size)
+        return evaluate_chunks(self.model, chunks, self.solver, params)
 
     def callbacks(self, verbose):
         """The built-in callbacks in their order, then the user's, all attached to the model."""
@@ -488,10 +588,18 @@ class _Run:
             self.reload()  # a callback may have changed the weights or dropped the optimizer state
         return f"completed {epochs} epochs", max(epochs, start_epoch)
 
+    def _order(self):
+        """The epoch's order of the rows, drawn from the model's generator: on the device for in-memory
+        data, on the host for a source (the same draw). None without shuffling or for batch iterables."""
+        feed, backend = self.feed, self.backend
+        if not self.settings.shuffle or not feed.by_rows:
+            return None
+        return backend.permutation(self.n, host=True) if feed.prefetches else backend.permutation(self.n)
+
     def train_epoch(self, epoch, callbacks):
         """One epoch of steps, then its one host read; the epoch's figures as ``logs``."""
         t0 = time.perf_counter()
-        backend, xp, dist = self.backend, self.xp, self.dist
+        backend, xp, dist, feed = self.backend, self.xp, self.dist, self.feed
         if dist is not None:
             dist.start_epoch(epoch)
         backend.start_epoch()
@@ -502,52 +610,63 @@ class _Run:
             if isinstance(self.t_host, int):
                 # The library's default integer type (JAX without 64-bit types has no int64).
                 state = {**state, "t": xp.asarray(self.t_host, device=backend.device)}
-        n, X, T, dropout = self.n, self.X, self.T, self.solver.regularization.dropout
-        order = backend.permutation(n) if self.settings.shuffle else None
-        batch_losses, batch_predictions = [], []
+        dropout, layers = self.solver.regularization.dropout, self.layers
+        order = self._order()
+        truth_of = None
+        if not feed.prefetches and self.classifier:
+            truth = feed.truth
+            if order is None:
+                truth_of = lambda lo, hi: truth[lo:hi, ...]  # noqa: E731
+            else:
+                truth_of = lambda lo, hi: xp.take(truth, order[lo:hi], axis=0)  # noqa: E731
+        sums = EpochSums(xp, backend, truth_of)
         if self.compiled:
             zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
-            sums = (zero, zero)
-        for batch in range(1, self.n_batches + 1):
-            start = (batch - 1) * self.local
-            rows = min(start + self.local, n) - start
-            self.current["step"] = batch - 1
-            if rows <= 0:
-                # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
-                params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
-            elif self.compiled:
-                if rows not in self._templates:
-                    self._templates[rows] = xp.arange(rows, device=backend.device)
-                masks = network.dropout_masks(self.layers, rows, dropout, backend)
-                head, tail, state, sums = self.batch_step(
-                    params[:2], params[2:], state, sums, X, self.compiled_T, self.truth, order, start,
-                    self._templates[rows], masks, lr_in,
-                )
-                params = head + tail
-            else:
-                if order is None:
-                    Xb, Tb = X[start : start + rows, :], T[start : start + rows, :]
+            running, labels = (zero, zero, zero), 0
+        batches, steps = feed.epoch(order, self.local, self.n_batches), 0
+        try:
+            for batch in batches:
+                steps += 1
+                self.current["step"] = steps - 1
+                if batch is None:
+                    # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
+                    params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
+                elif self.compiled:
+                    masks = network.dropout_masks(layers, batch.rows, dropout, backend)
+                    head, tail, state, running = self.batch_step(
+                        params[:2], params[2:], state, running, batch.X, None if self.on_labels else batch.T,
+                        batch.truth, batch.order, batch.start, self._template(batch.rows), masks, lr_in, batch.w,
+                    )
+                    params = head + tail
+                    if batch.truth is not None:
+                        labels += batch.rows * math.prod(batch.truth.shape[1:])
                 else:
-                    idx = order[start : start + rows]
-                    Xb, Tb = xp.take(X, idx, axis=0), xp.take(T, idx, axis=0)
-                masks = network.dropout_masks(self.layers, rows, dropout, backend)
-                params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in)
-                del Xb, Tb, masks
-                batch_losses.append(loss)
-                if self.classifier:
-                    batch_predictions.append(predictions)
-            for callback in callbacks:
-                callback.on_batch_end(batch)
+                    Xb, Tb, _, wb = batch.arrays(xp)
+                    masks = network.dropout_masks(layers, batch.rows, dropout, backend)
+                    params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
+                    del Xb, Tb, masks
+                    sums.add(loss, predictions, batch, wb)
+                for callback in callbacks:
+                    callback.on_batch_end(steps)
+        finally:
+            close = getattr(batches, "close", None)
+            if close is not None:
+                close()
+        if steps == 0:
+            raise ValueError("The training source gave no batches in this epoch.")
 
         # Lazy libraries get their parameters and state computed now, so graphs do not grow over epochs.
         params, state = backend.materialize([params, state])
         if isinstance(self.t_host, int):
-            self.t_host += self.n_batches
+            self.t_host += steps
             state = {**state, "t": self.t_host}
         self.model.set_parameters(params, check=False)
         self.model.optimizer_state_ = state
         self.params, self.state = params, state
-        values = self._figures(batch_losses, batch_predictions, order, sums if self.compiled else None)
+        if self.compiled:
+            values = self._figures(running, labels)
+        else:
+            values = self._figures(sums.sums(), sums.labels)
         logs = {"loss": values[0]}
         if self.classifier:
             logs["accuracy"] = values[1]
@@ -560,17 +679,21 @@ class _Run:
         logs["weights_finite"] = math.isfinite(values[-1])
         return logs
 
-    def _figures(self, batch_losses, batch_predictions, order, sums=None):
+    def _template(self, rows):
+        """``arange(rows)`` on the device, which fixes a compiled step's batch shape (kept per size)."""
+        if rows not in self._templates:
+            self._templates[rows] = self.xp.arange(rows, device=self.backend.device)
+        return self._templates[rows]
+
+    def _figures(self, sums, labels):
         """Loss, accuracy, [val_loss, val_accuracy,] weight checksum of the epoch: the one host read.
 
-        A compiled fit passes ``sums`` (its loss summed over the epoch's rows and its correct decisions)
-        instead of each batch's loss and predictions.
+        ``sums = (loss_sum, hits, weight_sum)``: the epoch's loss summed over its rows (weighted by the
+        sample weights), the correct decisions and the rows (or weights); ``labels`` the decisions made.
         """
         xp, val = self.xp, self.val
-        if sums is not None:
-            labels = self.n * (math.prod(self.truth.shape[1:]) if self.truth is not None else 1)
-        if sums is not None and self.epoch_figures is not None:
-            figures = self.epoch_figures(self.params, sums, float(self.n), float(labels))
+        if self.epoch_figures is not None and self.dist is None:
+            figures = self.epoch_figures(self.params, sums, float(max(labels, 1)))
             if val is None:
                 return [float(v) for v in self.backend.to_numpy(figures)]
             stats, checksum = [figures[0], figures[1]], figures[2]
@@ -579,20 +702,47 @@ class _Run:
             # with the rest, tells (the divergence guard).
             checksum = sum(xp.sum(p) for p in self.params)
             if self.dist is not None:
-                return _exchange_statistics(
-                    self.dist, self.model, self.solver, batch_losses, batch_predictions, self.truth, order, self.n,
-                    val, self.eval_batch_size, checksum,
-                )
-            if sums is not None:
-                loss_sum, hits = sums
-                stats = [loss_sum / float(self.n), hits / float(labels)]
+                return self._exchange(sums, labels, checksum)
+            loss_sum, hits, weight_sum = sums
+            if isinstance(weight_sum, float):
+                stats = [loss_sum / max(weight_sum, 1.0), hits / float(max(labels, 1))]
             else:
-                stats = list(_epoch_statistics(batch_losses, batch_predictions, self.truth, order, self.n, self.m, xp))
+                safe = xp.where(weight_sum > 0, weight_sum, xp.ones_like(weight_sum))
+                stats = [loss_sum / safe, hits / float(max(labels, 1))]
         if val is not None:
-            val_loss, val_correct = evaluate_device(self.model, val[0], val[1], self.solver, self.eval_batch_size, self.params)
-            stats += [val_loss, val_correct / val[0].shape[0]]
+            val_loss, val_correct, val_rows = self._val_figures(self.params)
+            stats += [val_loss, val_correct / float(max(val_rows, 1))]
         stats.append(checksum)
         return [float(v) for v in self.backend.to_numpy(xp.stack(stats))]
+
+    def _exchange(self, sums, labels, checksum):
+        """The epoch's figures over all ranks, from one exchange of each rank's sums (data-parallel).
+
+        Returns what the single-process path reads: loss, accuracy, [val_loss, val_accuracy,] checksum.
+        """
+        xp, backend = self.xp, self.backend
+        loss_sum, hits, weight_sum = sums
+        zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
+        weight = weight_sum if not isinstance(weight_sum, float) else zero + weight_sum
+        val_loss_sum = val_correct = zero
+        val_rows = 0
+        if self.val is not None:
+            val_loss, val_correct, val_rows = self._val_figures(self.params)
+            val_loss_sum = val_loss * float(val_rows)
+        device_figures = backend.to_numpy(xp.stack([loss_sum, hits, val_loss_sum, val_correct, checksum, weight]))
+        mine = [float(v) for v in device_figures] + [float(labels), float(val_rows)]
+        every = self.dist.exchange(mine)  # one list of 8 figures per rank: the one exchange of the epoch
+        checksums = [figures[4] for figures in every]
+        if not all(c == checksums[0] or (math.isnan(c) and math.isnan(checksums[0])) for c in checksums):
+            raise RuntimeError(
+                f"The weights differ between the processes of `comm` (checksums {checksums}); "
+                f"data-parallel training cannot go on."
+            )
+        loss_sum, hits, val_loss_sum, val_correct, _, weight_all, labels_all, val_all = (sum(col) for col in zip(*every))
+        values = [loss_sum / weight_all if weight_all else 0.0, hits / labels_all if labels_all else 0.0]
+        if self.val is not None:
+            values += [val_loss_sum / val_all, val_correct / val_all]
+        return values + [float(checksums[0])]
 
     def train_full_batch(self, callbacks, start_epoch):
         """L-BFGS over the whole training set: each iteration is an epoch for History and the callbacks.
@@ -600,12 +750,15 @@ class _Run:
         Returns ``(stop_reason, epochs_done)``.
         """
         xp, layers, solver, optimizer = self.xp, self.layers, self.solver, self.solver.optimizer
-        X, T = self.X, self.T
+        X, T, w = self.feed.X, self.feed.T, self.feed.w
+        shares = None if w is None else network.sample_shares(w, xp=xp)
         epochs = self.settings.epochs
 
         def fun_and_grad(params):
             cache = network.forward(layers, params, X, xp=xp)
-            value, grads_W, grads_b = network.backward(layers, params, cache, T, solver.loss, solver.regularization, xp=xp)
+            value, grads_W, grads_b = network.backward(
+                layers, params, cache, T, solver.loss, solver.regularization, xp=xp, weights=shares
+            )
             return value, [g for pair in zip(grads_W, grads_b) for g in pair]
 
         outcome = {"stop": None, "epoch": start_epoch, "t0": time.perf_counter()}
@@ -618,14 +771,20 @@ class _Run:
             self.model.set_parameters(x, check=False)
             self.model.optimizer_state_ = self.state
             # One host read per iteration for the figures the callbacks see (loss, accuracy, validation).
-            loss, accuracy = evaluate(self.model, X, T, solver, self.eval_batch_size)
+            if w is None:
+                loss, accuracy = evaluate(self.model, X, T, solver, self.eval_batch_size)
+            else:
+                # The objective itself is the weighted loss the line search reported.
+                loss, accuracy = float(value), evaluate(self.model, X, T, solver, self.eval_batch_size)[1]
             logs = {"loss": loss}
             if self.classifier:
                 logs["accuracy"] = accuracy
             if self.val is not None:
-                logs["val_loss"], val_accuracy = evaluate(self.model, *self.val, solver, self.eval_batch_size)
+                val_loss, val_correct, val_rows = self._val_figures(self.params)
+                values = self.backend.to_numpy(xp.stack([val_loss, val_correct]))
+                logs["val_loss"] = float(values[0])
                 if self.classifier:
-                    logs["val_accuracy"] = val_accuracy
+                    logs["val_accuracy"] = float(values[1]) / val_rows
             now = time.perf_counter()
             logs["epoch_time"], outcome["t0"] = now - outcome["t0"], now
             # No learning rate: the History records the step length the line search chose.
@@ -658,45 +817,6 @@ class _Run:
     def reload(self):
         """Take the model's parameters and optimizer state back (callbacks may have replaced them)."""
         self.params, self.state = self.model.parameters(), self.model.optimizer_state_
-
-
-def _exchange_statistics(dist, model, solver, batch_losses, batch_predictions, truth, order, n, val, eval_batch_size, checksum):
-    """The epoch's figures over all ranks, from one exchange of each rank's sums (data-parallel).
-
-    Returns what the single-process path reads: loss, accuracy, [val_loss, val_accuracy,] checksum.
-    """
-    xp, backend = model.xp, model.backend
-    zero = xp.zeros((), dtype=backend.dtype, device=model.device)
-    rows = [dist.rows(k) for k in range(dist.steps) if dist.rows(k) > 0]
-    loss_sum = zero
-    for loss, r in zip(batch_losses, rows):
-        loss_sum = loss_sum + loss * float(r)
-    correct, labels = zero, 0
-    if batch_predictions:
-        predicted = xp.concat(batch_predictions, axis=0)
-        expected = truth if order is None else xp.take(truth, order, axis=0)
-        correct = xp.sum(xp.astype(predicted == expected, backend.dtype))
-        labels = math.prod(predicted.shape)
-    val_loss_sum = val_correct = zero
-    val_rows = 0
-    if val is not None:
-        val_loss, val_correct = evaluate_device(model, val[0], val[1], solver, eval_batch_size)
-        val_rows = val[0].shape[0]
-        val_loss_sum = val_loss * float(val_rows)
-    device_figures = backend.to_numpy(xp.stack([loss_sum, correct, val_loss_sum, val_correct, checksum]))
-    mine = [float(v) for v in device_figures] + [float(n), float(labels), float(val_rows)]
-    every = dist.exchange(mine)  # one list of 8 figures per rank: the one exchange of the epoch
-    checksums = [figures[4] for figures in every]
-    if not all(c == checksums[0] or (math.isnan(c) and math.isnan(checksums[0])) for c in checksums):
-        raise RuntimeError(
-            f"The weights differ between the processes of `comm` (checksums {checksums}); "
-            f"data-parallel training cannot go on."
-        )
-    loss_sum, correct, val_loss_sum, val_correct, _, n_all, labels_all, val_all = (sum(col) for col in zip(*every))
-    values = [loss_sum / n_all, correct / labels_all if labels_all else 0.0]
-    if val is not None:
-        values += [val_loss_sum / val_all, val_correct / val_all]
-    return values + [float(checksums[0])]
 
 
 def _check_callbacks(callbacks):

@@ -119,9 +119,9 @@ def test_epoch_figures_of_a_compiled_fit(any_backend):
     params = [rng.standard_normal((3, 2)), rng.standard_normal(2)]
     figures = make_epoch_figures(xp=b.xp)
     compiled, _ = b.compile(figures, "auto")
-    sums = tuple(b.xp.asarray(v, dtype=b.dtype, device=b.device) for v in (12.5, 30.0))
+    sums = tuple(b.xp.asarray(v, dtype=b.dtype, device=b.device) for v in (12.5, 30.0, 50.0))
     on_device = [b.asarray(p) for p in params]
-    got = ann.to_numpy(b.materialize(compiled(on_device, sums, 50.0, 40.0)))
+    got = ann.to_numpy(b.materialize(compiled(on_device, sums, 40.0)))
     expected = [12.5 / 50.0, 30.0 / 40.0, sum(p.sum() for p in params)]
     np.testing.assert_allclose(got, expected, rtol=any_backend.rtol, atol=any_backend.atol)
     # Nothing was donated: the parameters are still the model's (JAX refuses to read a donated buffer).
@@ -176,7 +176,7 @@ def test_the_compiled_batch_step_donates_the_first_layer_and_the_state_only():
     zero = xp.zeros((), dtype=b.dtype)
     head, tail = params[:2], params[2:]
     lr = xp.asarray(0.1, dtype=b.dtype)
-    new_head, new_tail, new_state, sums = batch_step(head, tail, state, (zero, zero), Xd, T, truth, None, 0,
+    new_head, new_tail, new_state, sums = batch_step(head, tail, state, (zero, zero, zero), Xd, T, truth, None, 0,
                                                      xp.arange(8), None, lr)
     assert all(p.is_deleted() for p in head)
     assert all(leaf.is_deleted() for leaf in state["velocity"])

@@ -1,0 +1,208 @@
+"""How batches reach the training step: from arrays on the device, or read from a source as they are needed.
+
+Both feeds hand the epoch driver the same thing, one :class:`Batch` per step::
+
+    feed = DeviceFeed(X, T, truth, w)            # in memory: rows are taken on the device
+    feed = SourceFeed(source, checker, ...)      # read on a background thread, checked, moved to the device
+    for batch in feed.epoch(order, local, steps):
+        ...                                      # batch.X, batch.T, batch.truth, batch.w, batch.rows
+
+and :class:`EpochSums` keeps what the epoch's figures need (loss and weight sums, correct decisions),
+summed on the device a few dozen batches at a time, so that a step adds almost nothing to the host's
+work and the memory held does not grow with the data.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from .sources import Prefetcher, rows_text
+
+
+class Batch:
+    """One step's rows: rows ``order[start : start + rows]`` of ``X``, ``T``, ``truth`` and ``w``.
+
+    A feed of in-memory data passes the whole arrays and the epoch's ``order`` (None: rows
+    ``start .. start + rows``), so that a compiled step takes the rows inside the compiled code; a source
+    passes the batch's own arrays, ``order=None`` and ``start=0``.
+    """
+
+    __slots__ = ("X", "T", "truth", "w", "order", "start", "rows")
+
+    def __init__(self, X, T, truth, w, order, start, rows):
+        self.X, self.T, self.truth, self.w = X, T, truth, w
+        self.order, self.start, self.rows = order, start, rows
+
+    def arrays(self, xp):
+        """``(Xb, Tb, truth_b, wb)``: the batch's rows themselves (``truth_b`` / ``wb`` None when absent)."""
+        if self.order is None and self.start == 0 and self.rows == self.X.shape[0]:
+            return self.X, self.T, self.truth, self.w
+        if self.order is None:
+            s = slice(self.start, self.start + self.rows)
+            rows = lambda a: None if a is None else a[s, ...]  # noqa: E731
+        else:
+            idx = self.order[self.start : self.start + self.rows]
+            rows = lambda a: None if a is None else xp.take(a, idx, axis=0)  # noqa: E731
+        return rows(self.X), rows(self.T), rows(self.truth), rows(self.w)
+
+
+class DeviceFeed:
+    """Batches of arrays already on the device: ``X`` ``(n, n_features)``, ``T`` ``(n, n_outputs)``.
+
+    ``truth`` holds the output activation's decisions on ``T`` (classifiers), ``w`` the sample weights.
+    """
+
+    by_rows = True
+    prefetches = False
+
+    def __init__(self, X, T, truth=None, w=None):
+        self.X, self.T, self.truth, self.w = X, T, truth, w
+        self.n_rows = X.shape[0]
+        self.weighted = w is not None
+
+    def epoch(self, order, local, steps):
+        """The epoch's batches: ``steps`` of ``local`` rows each (None for a step with no rows left)."""
+        n = self.n_rows
+        for k in range(steps):
+            start = k * local
+            rows = min(start + local, n) - start
+            yield None if rows <= 0 else Batch(self.X, self.T, self.truth, self.w, order, start, rows)
+
+
+class SourceFeed:
+    """Batches read from a :class:`~anyarray_nn.sources.Source` on a background thread.
+
+    Parameters
+    ----------
+    source : Source
+    checker : BatchChecker
+        Checks a batch on the host and encodes its targets.
+    backend : Backend
+        The batch goes to its device on the reading thread, so that the copy overlaps the step.
+    decide : callable, optional
+        ``T -> truth``, the output activation's decisions (classifiers).
+    weights : callable, optional
+        ``(y_host, w_host or None) -> w_host``: class weights (and given sample weights) per row.
+    depth : int, default 2
+        Batches read ahead.
+    """
+
+    prefetches = True
+
+    def __init__(self, source, checker, backend, decide=None, weights=None, depth=2):
+        self.source, self.checker, self.backend = source, checker, backend
+        self.decide, self.weights, self.depth = decide, weights, depth
+        self.by_rows = source.by_rows
+        self.n_rows = source.n_rows
+        self.weighted = bool(source.weighted) or weights is not None
+
+    def _device(self, X, y, w, where):
+        Xh, Th, wh = self.checker(X, y, w, where)
+        if self.weights is not None:
+            wh = self.weights(y, wh)
+        backend = self.backend
+        Xb, Tb = backend.asarray(Xh), backend.asarray(Th)
+        wb = None if wh is None else backend.asarray(wh)
+        truth = None if self.decide is None else self.decide(Tb)
+        return Batch(Xb, Tb, truth, wb, None, 0, Xh.shape[0])
+
+    def epoch(self, order, local, steps):
+        """The epoch's batches, read ahead. ``order`` is a host permutation (None: the stored order)."""
+        return Prefetcher(lambda: self._produce(order, local, steps), depth=self.depth)
+
+    def _produce(self, order, local, steps):
+        source = self.source
+        if not source.by_rows:
+            for i, (X, y, w) in enumerate(source.batches()):
+                yield self._device(X, y, w, f"batch {i}")
+            return
+        n = self.n_rows
+        for k in range(steps):
+            start = k * local
+            stop = min(start + local, n)
+            if stop <= start:
+                yield None
+                continue
+            rows = np.arange(start, stop, dtype=np.int64) if order is None else order[start:stop]
+            where = rows_text(rows)
+            try:
+                X, y, w = source.read(rows)
+            except (IndexError, KeyError, OSError) as exc:
+                raise type(exc)(f"Reading {where} of the training source failed: {exc}") from exc
+            yield self._device(X, y, w, where)
+
+    def chunks(self, size):
+        """The rows in their stored order, ``size`` at a time (validation), read ahead."""
+        steps = None if not self.by_rows else -(-self.n_rows // size)
+        return Prefetcher(lambda: self._produce(None, size, steps), depth=self.depth)
+
+
+class EpochSums:
+    """The epoch's running figures: loss times weight, weight, correct decisions and decisions made.
+
+    Each step's loss and decisions are kept as they come and summed every :attr:`FOLD` steps in a few
+    device operations, so a step costs a list append and the memory held stays bounded.
+
+    Parameters
+    ----------
+    xp, backend
+    truth_of : callable, optional
+        ``(start, stop) -> truth rows`` of the epoch's order for in-memory data, so that the decisions of
+        consecutive steps are compared in one operation; without it each batch brings its own truth.
+    """
+
+    FOLD = 64
+
+    def __init__(self, xp, backend, truth_of=None):
+        self.xp, self.backend, self.truth_of = xp, backend, truth_of
+        zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
+        self.loss_sum, self.hits, self.weight_sum = zero, zero, 0.0
+        self.labels = 0
+        self._losses, self._shares, self._predictions, self._truths = [], [], [], []
+        self._weighted = False
+        self._covered = [None, None]  # rows of the order whose decisions are pending
+
+    def add(self, loss, predictions, batch, wb):
+        """Record a step's loss ``(0-d)``, decisions (None for regressors), its Batch and weights."""
+        self._losses.append(loss)
+        if wb is None:
+            self._shares.append(float(batch.rows))
+        else:
+            self._weighted = True
+            self._shares.append(self.xp.sum(wb))
+        if predictions is not None:
+            self._predictions.append(predictions)
+            if self.truth_of is None:
+                self._truths.append(batch.arrays(self.xp)[2])
+            else:
+                lo, hi = self._covered
+                self._covered = [batch.start if lo is None else lo, batch.start + batch.rows]
+            self.labels += math.prod(predictions.shape)
+        if len(self._losses) >= self.FOLD:
+            self.fold()
+
+    def fold(self):
+        xp = self.xp
+        if not self._losses:
+            return
+        losses = xp.stack(self._losses)
+        if self._weighted:
+            shares = xp.stack([s if not isinstance(s, float) else xp.asarray(s, dtype=losses.dtype, device=self.backend.device) for s in self._shares])
+            self.weight_sum = self.weight_sum + xp.sum(shares)
+        else:
+            shares = xp.asarray(self._shares, dtype=losses.dtype, device=self.backend.device)
+            self.weight_sum += sum(self._shares)
+        self.loss_sum = self.loss_sum + xp.sum(losses * shares)
+        if self._predictions:
+            predicted = xp.concat(self._predictions, axis=0)
+            expected = xp.concat(self._truths, axis=0) if self.truth_of is None else self.truth_of(*self._covered)
+            self.hits = self.hits + xp.sum(xp.astype(predicted == expected, losses.dtype))
+        self._losses, self._shares, self._predictions, self._truths = [], [], [], []
+        self._covered = [None, None]
+
+    def sums(self):
+        """``(loss_sum, hits, weight_sum)`` of the epoch so far, as :func:`~anyarray_nn.step.make_batch_step`'s."""
+        self.fold()
+        return self.loss_sum, self.hits, self.weight_sum
