@@ -22,6 +22,13 @@ import numpy as np
 from .backend import to_numpy
 
 
+def host_array(value):
+    """``value`` as a NumPy array: arrays of any library are read back, lists and the like converted."""
+    if array_api_compat.is_array_api_obj(value) and not isinstance(value, np.ndarray):
+        return to_numpy(value)
+    return np.asarray(value)
+
+
 def _describe(value):
     shape = getattr(value, "shape", None)
     dtype = getattr(value, "dtype", None)

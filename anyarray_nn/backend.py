@@ -851,14 +851,17 @@ class Backend:
         """Uniform[low, high) samples of ``shape`` on the device, in the backend dtype."""
         return self.asarray(self.rng.uniform(low, high, size=shape))
 
-    def permutation(self, n):
-        """A random permutation of ``range(n)`` as a device integer array.
+    def permutation(self, n, host=False):
+        """A random permutation of ``range(n)`` as a device integer array (a NumPy one with ``host=True``).
 
-        Drawn on the host (the same order on every backend for a seed). On a GPU it travels through
-        page-locked memory in an asynchronous copy where the library offers one: a plain copy from
-        pageable memory would make the host wait for the device once more per epoch.
+        Drawn on the host (the same order on every backend for a seed, and for in-memory data and data
+        read from a source). On a GPU it travels through page-locked memory in an asynchronous copy
+        where the library offers one: a plain copy from pageable memory would make the host wait for
+        the device once more per epoch.
         """
         order = self.rng.permutation(n)
+        if host:
+            return order
         if self.is_gpu:
             return self.library.upload_async(self, order)
         return self.index_array(order)
