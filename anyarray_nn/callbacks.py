@@ -35,7 +35,7 @@ import sys
 import time
 import warnings
 
-from . import io
+from . import distributed, io
 from ._validation import check_number, check_positive_int
 
 try:  # a progress bar inside long epochs when tqdm is installed, plain lines otherwise
@@ -515,7 +515,9 @@ class ModelCheckpoint(Callback):
     best_val : float, default inf
         The lowest validation loss already saved (after a resume).
     comm : mpi4py communicator, optional
-        Data-parallel training: rank 0 writes, then every rank waits at a barrier until it is written.
+        Data-parallel training: rank 0 writes, then every rank waits at a barrier until it is written
+        (a bounded wait, see :class:`anyarray_nn.distributed.BoundedComm`: a rank 0 that fails to write
+        does not leave the others waiting for ever).
     """
 
     def __init__(self, path, every, best_path=None, last_epoch=None, best_val=math.inf, comm=None):
@@ -523,7 +525,7 @@ class ModelCheckpoint(Callback):
         self.path, self.every, self.best_path = path, every, best_path
         self.last_epoch = last_epoch
         self.best_val = best_val
-        self.comm = comm
+        self.comm = distributed.bounded(comm)
 
     def on_epoch_end(self, epoch, logs):
         if self.every is not None and (epoch % self.every == 0 or epoch == self.last_epoch):
@@ -538,7 +540,8 @@ class ModelCheckpoint(Callback):
             header["training"] = {"epoch": int(epoch)}
             io.write_model_file(path, header, arrays)
         if self.comm is not None:
-            self.comm.Barrier()
+            with self.comm.during(f"the barrier after rank 0 writes the checkpoint {path!r}"):
+                self.comm.Barrier()
 
 
 def checkpoint_plan(checkpoint, every, best, has_validation):
