@@ -1007,6 +1007,83 @@ def namespace_of(*arrays):
     return array_api_compat.array_namespace(*arrays)
 
 
+#: The dtypes of each kind from the widest down, for :func:`widest_dtype`.
+_WIDEST = {"integral": ("int64", "int32", "int16"), "real floating": ("float64", "float32")}
+
+
+def widest_dtype(xp, device, kind):
+    """The widest dtype of ``kind`` (``"integral"`` or ``"real floating"``) ``xp`` makes on ``device``.
+
+    int64 / float64, or int32 / float32 where the library has no 64-bit types there (JAX unless 64-bit
+    types are enabled; asking JAX for int64 anyway gives int32 and a UserWarning each time).
+    """
+    info = xp.__array_namespace_info__()
+    try:
+        have = info.dtypes(device=device, kind=kind)
+    except (TypeError, ValueError):  # a library whose info takes no device
+        have = info.dtypes(kind=kind)
+    for name in _WIDEST[kind]:
+        if name in have:
+            return have[name]
+    return info.default_dtypes(device=device)[kind]
+
+
+def _host_dtype_for(xp, device, host):
+    """The NumPy dtype ``host`` must have to become an array of ``xp`` on ``device`` without a warning."""
+    kind = {"i": "integral", "u": "integral", "f": "real floating"}.get(host.dtype.kind)
+    if kind is None:
+        return host.dtype
+    info = xp.__array_namespace_info__()
+    try:
+        have = info.dtypes(device=device, kind=kind)
+    except (TypeError, ValueError):
+        have = info.dtypes(kind=kind)
+    if host.dtype.name in have:
+        return host.dtype
+    return np.dtype(str(widest_dtype(xp, device, kind)).rsplit(".", 1)[-1])
+
+
+def common_library(*arrays):
+    """``arrays`` (of any libraries, lists or NumPy) as arrays of one library on one device.
+
+    The library and device are those of the first argument that is neither NumPy nor a list (NumPy
+    when all are): an array of another library or device is copied there through the host, keeping its
+    dtype where the library has it (int64 labels become int32 on JAX without 64-bit types). So a metric
+    takes NumPy test labels with Dask, JAX or torch predictions, or any two libraries at once.
+
+    Returns
+    -------
+    xp : namespace
+        The array-api-compat namespace of the result.
+    arrays : list
+        In the order given; None stays None.
+
+    Raises
+    ------
+    TypeError
+        When an argument is no array of numbers (from :func:`to_numpy`).
+    """
+    lead = next((a for a in arrays if a is not None and library_of(a) not in (None, LIBRARIES["numpy"])), None)
+    if lead is None:
+        xp = array_api_compat.numpy
+        return xp, [None if a is None else a if isinstance(a, np.ndarray) else np.asarray(to_numpy(a)) for a in arrays]
+    xp = array_api_compat.array_namespace(lead)
+    lib, device = library_of(lead), array_api_compat.device(lead)
+    out = []
+    for a in arrays:
+        if a is None or a is lead:
+            out.append(a)
+        elif library_of(a) is lib:
+            out.append(a if array_api_compat.device(a) == device else array_api_compat.to_device(a, device))
+        else:
+            host = np.asarray(to_numpy(a))
+            host = host.astype(_host_dtype_for(xp, device, host), copy=False)
+            if not host.flags.writeable:  # a read-only DLPack view (JAX): torch warns about those
+                host = host.copy()
+            out.append(xp.asarray(host, device=device))
+    return xp, out
+
+
 def random_permutation(n, seed=None):
     """A permutation of ``range(n)`` as a list of ints, from a generator seeded with ``seed``."""
     return np.random.default_rng(seed).permutation(n).tolist()

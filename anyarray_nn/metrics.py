@@ -9,56 +9,48 @@ devices and libraries where data-dependent shapes are not allowed::
 
     confusion = one_hot(y_true).T @ one_hot(y_pred)        # (n_classes, n_classes)
 
-When ``y_true`` and ``y_pred`` come from different libraries (NumPy test labels and a model's torch
-predictions, say), the NumPy one is moved to the other's device.
+When ``y_true`` and ``y_pred`` come from different libraries (NumPy test labels and a model's Dask, JAX
+or torch predictions, or two libraries at once), both are taken to the library and device of the first
+one that is not NumPy (:func:`anyarray_nn.backend.common_library`). Counts and scores are int64 and
+float64 where the library has them there, else int32 and float32 (JAX without 64-bit types), so no
+library is asked for a dtype it lacks.
 """
 
 from __future__ import annotations
 
-from .backend import namespace_of, to_numpy
+import array_api_compat
+
+from .backend import common_library, to_numpy, widest_dtype
 
 AVERAGES = (None, "macro", "weighted", "micro")
 
 
 # --------------------------------------------------------------------------------------------------
 # input handling
-def _is_plain(a):
-    return isinstance(a, (list, tuple)) or type(a).__module__ == "numpy"
-
-
 def _common(arrays, names):
-    """The shared namespace of ``arrays`` and the arrays in it (host arrays moved to the device)."""
+    """The shared namespace of ``arrays`` and the arrays in it, in one library on one device."""
+    for a, name in zip(arrays, names):
+        if a is None:
+            raise TypeError(f"`{name}` must be an array, got None.")
     try:
-        xp = namespace_of(*arrays)
-    except TypeError:
-        # Mixed libraries: take the first non-NumPy array's namespace and device for all.
-        lead = next((a for a in arrays if not _is_plain(a)), None)
-        if lead is None:
-            raise
-        xp = namespace_of(lead)
-        out = []
-        for a, name in zip(arrays, names):
-            if a is lead or not _is_plain(a):
-                if namespace_of(a) is not xp:
-                    raise TypeError(
-                        f"`{name}` is an array of another library than `{names[arrays.index(lead)]}`; "
-                        f"move both to one library first."
-                    ) from None
-                out.append(a)
-            else:
-                out.append(xp.asarray(to_numpy(a), device=lead.device))
-        return xp, out
-    device = next((a.device for a in arrays if hasattr(a, "device") and not _is_plain(a)), None)
-    out = []
-    for a in arrays:
-        if isinstance(a, (list, tuple)):
-            a = xp.asarray(a, device=device) if device is not None else xp.asarray(a)
-        out.append(a)
-    return xp, out
+        return common_library(*arrays)
+    except TypeError as exc:
+        raise TypeError(f"{' and '.join(f'`{n}`' for n in names)} must be arrays of numbers: {exc}") from None
+
+
+def _int(xp, a):
+    """The widest integer dtype of ``a``'s library on its device (int64; int32 on JAX without 64 bits)."""
+    return widest_dtype(xp, array_api_compat.device(a), "integral")
+
+
+def _float(xp, a):
+    """The widest float dtype of ``a``'s library on its device (float64; float32 where it has no more)."""
+    return widest_dtype(xp, array_api_compat.device(a), "real floating")
 
 
 def _labels(y, xp, name):
-    """Class labels ``(n_samples,)`` as int64 from labels, a column of labels, or one-hot / probability rows."""
+    """Class labels ``(n_samples,)`` as int64 (int32 without 64-bit types) from labels, a column of
+    labels, or one-hot / probability rows."""
     if y.ndim == 2 and y.shape[1] > 1:
         return xp.argmax(y, axis=1)
     if y.ndim == 2:
@@ -67,13 +59,14 @@ def _labels(y, xp, name):
         shape = tuple(y.shape)
         raise ValueError(f"`{name}` must be labels (n_samples,) or rows (n_samples, n_classes), got shape {shape}.")
     if xp.isdtype(y.dtype, "bool"):
-        return xp.astype(y, xp.int64)
+        return xp.astype(y, _int(xp, y))
     if xp.isdtype(y.dtype, "real floating"):
         if not bool(xp.all(y == xp.round(y))):
             raise ValueError(f"`{name}` class labels must be integers, got non-integer values.")
     elif not xp.isdtype(y.dtype, "integral"):
         raise TypeError(f"`{name}` must hold integer class labels, got dtype {y.dtype}.")
-    return xp.astype(y, xp.int64)
+    dtype = _int(xp, y)
+    return y if y.dtype == dtype else xp.astype(y, dtype)
 
 
 def _class_labels(y_true, y_pred, n_classes=None):
@@ -101,8 +94,8 @@ def _class_labels(y_true, y_pred, n_classes=None):
 
 
 def _one_hot(labels, n_classes, xp):
-    classes = xp.arange(n_classes, dtype=labels.dtype, device=labels.device)
-    return xp.astype(labels[:, None] == classes[None, :], xp.float64)
+    classes = xp.arange(n_classes, dtype=labels.dtype, device=array_api_compat.device(labels))
+    return xp.astype(labels[:, None] == classes[None, :], _float(xp, labels))
 
 
 def _safe_divide(num, den, xp):
@@ -128,7 +121,8 @@ def accuracy(y_true, y_pred):
     float
     """
     xp, y_true, y_pred, _ = _class_labels(y_true, y_pred)
-    return float(xp.mean(xp.astype(y_true == y_pred, xp.float64)))
+    # An integer count, divided on the host: exact where the library has no float64.
+    return float(xp.sum(xp.astype(y_true == y_pred, _int(xp, y_true)))) / y_true.shape[0]
 
 
 def confusion_matrix(y_true, y_pred, n_classes=None):
@@ -143,7 +137,7 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
 
     Returns
     -------
-    array of the inputs' backend, int64, shape (n_classes, n_classes)
+    array of the inputs' backend, int64 (int32 without 64-bit types), shape (n_classes, n_classes)
         ``C[i, j]`` is the number of samples of class ``i`` predicted as ``j``.
     """
     xp, y_true, y_pred, k = _class_labels(y_true, y_pred, n_classes)
@@ -151,15 +145,17 @@ def confusion_matrix(y_true, y_pred, n_classes=None):
 
 
 def _confusion(y_true, y_pred, k, xp):
-    # A float product: integer matmul is missing on some devices; counts stay exact below 2**53.
+    # A float product: integer matmul is missing on some devices; counts stay exact below 2**53 (2**24
+    # where the library has no float64).
     counts = _one_hot(y_true, k, xp).T @ _one_hot(y_pred, k, xp)
-    return xp.astype(xp.round(counts), xp.int64)
+    return xp.astype(xp.round(counts), _int(xp, counts))
 
 
 def _scores_from_confusion(C, xp):
-    C = xp.astype(C, xp.float64)
+    dtype = _float(xp, C)
+    C = xp.astype(C, dtype)
     k = C.shape[0]
-    tp = xp.sum(C * xp.eye(k, dtype=xp.float64, device=C.device), axis=1)
+    tp = xp.sum(C * xp.eye(k, dtype=dtype, device=array_api_compat.device(C)), axis=1)
     support = xp.sum(C, axis=1)
     predicted = xp.sum(C, axis=0)
     precision = _safe_divide(tp, predicted, xp)
@@ -201,12 +197,13 @@ def precision_recall_f1(y_true, y_pred, average=None, n_classes=None):
     -------
     precision, recall, f1 : arrays of shape (n_classes,) float64, or Python floats when averaged
     support : array, shape (n_classes,), int64
+        (float32 and int32 where the library has no 64-bit types.)
     """
     _check_average(average)
     xp, y_true, y_pred, k = _class_labels(y_true, y_pred, n_classes)
     precision, recall, f1, support, tp = _scores_from_confusion(_confusion(y_true, y_pred, k, xp), xp)
     out = [_average(s, support, tp, average, xp) for s in (precision, recall, f1)]
-    return (*out, xp.astype(support, xp.int64))
+    return (*out, xp.astype(support, _int(xp, support)))
 
 
 def precision(y_true, y_pred, average=None, n_classes=None):
@@ -293,7 +290,7 @@ def log_loss(y_true, y_proba, eps=None):
     xp, (y_true, y_proba) = _common([y_true, y_proba], ["y_true", "y_proba"])
     y_true, P = xp.asarray(y_true), xp.asarray(y_proba)
     if not xp.isdtype(P.dtype, "real floating"):
-        P = xp.astype(P, xp.float64)
+        P = xp.astype(P, _float(xp, P))
     if P.ndim == 1:
         P = P[:, None]
     if P.ndim != 2:
@@ -318,7 +315,8 @@ def log_loss(y_true, y_proba, eps=None):
 def _regression_pair(y_true, y_pred):
     xp, (y_true, y_pred) = _common([y_true, y_pred], ["y_true", "y_pred"])
     T, P = xp.asarray(y_true), xp.asarray(y_pred)
-    dtype = next((a.dtype for a in (P, T) if xp.isdtype(a.dtype, "real floating")), xp.float64)
+    dtype = next((a.dtype for a in (P, T) if xp.isdtype(a.dtype, "real floating")), None)
+    dtype = _float(xp, P) if dtype is None else dtype
     T, P = xp.astype(T, dtype), xp.astype(P, dtype)
     # (n,) against (n, 1) is one output, not an (n, n) broadcast.
     T = T[:, None] if T.ndim == 1 else T
