@@ -140,7 +140,7 @@ class SourceFeed:
 
 
 class EpochSums:
-    """The epoch's running figures: loss times weight, weight, correct decisions and decisions made.
+    """The epoch's running figures: loss times rows, rows, correct decisions and decisions made.
 
     Each step's loss and decisions are kept as they come and summed every :attr:`FOLD` steps in a few
     device operations, so a step costs a list append and the memory held stays bounded.
@@ -158,20 +158,16 @@ class EpochSums:
     def __init__(self, xp, backend, truth_of=None):
         self.xp, self.backend, self.truth_of = xp, backend, truth_of
         zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
-        self.loss_sum, self.hits, self.weight_sum = zero, zero, 0.0
+        self.loss_sum, self.hits, self.rows = zero, zero, 0.0
         self.labels = 0
         self._losses, self._shares, self._predictions, self._truths = [], [], [], []
-        self._weighted = False
         self._covered = [None, None]  # rows of the order whose decisions are pending
 
-    def add(self, loss, predictions, batch, wb):
-        """Record a step's loss ``(0-d)``, decisions (None for regressors), its Batch and weights."""
+    def add(self, loss, predictions, batch):
+        """Record a step's loss ``(0-d)``, its decisions (None for regressors) and its Batch."""
         self._losses.append(loss)
-        if wb is None:
-            self._shares.append(float(batch.rows))
-        else:
-            self._weighted = True
-            self._shares.append(self.xp.sum(wb))
+        # Each batch's loss (a weighted mean with sample weights) counts by its rows, as Keras reports it.
+        self._shares.append(float(batch.rows))
         if predictions is not None:
             self._predictions.append(predictions)
             if self.truth_of is None:
@@ -188,12 +184,8 @@ class EpochSums:
         if not self._losses:
             return
         losses = xp.stack(self._losses)
-        if self._weighted:
-            shares = xp.stack([s if not isinstance(s, float) else xp.asarray(s, dtype=losses.dtype, device=self.backend.device) for s in self._shares])
-            self.weight_sum = self.weight_sum + xp.sum(shares)
-        else:
-            shares = xp.asarray(self._shares, dtype=losses.dtype, device=self.backend.device)
-            self.weight_sum += sum(self._shares)
+        shares = xp.asarray(self._shares, dtype=losses.dtype, device=self.backend.device)
+        self.rows += sum(self._shares)
         self.loss_sum = self.loss_sum + xp.sum(losses * shares)
         if self._predictions:
             predicted = xp.concat(self._predictions, axis=0)
@@ -203,6 +195,6 @@ class EpochSums:
         self._covered = [None, None]
 
     def sums(self):
-        """``(loss_sum, hits, weight_sum)`` of the epoch so far, as :func:`~anyarray_nn.step.make_batch_step`'s."""
+        """``(loss_sum, hits, rows)`` of the epoch so far, as :func:`~anyarray_nn.step.make_batch_step`'s."""
         self.fold()
-        return self.loss_sum, self.hits, self.weight_sum
+        return self.loss_sum, self.hits, self.rows

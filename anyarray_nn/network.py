@@ -84,7 +84,9 @@ def forward(layers, params, X, masks=None, *, xp):
     return cache
 
 
-def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, matmul_add=None, weights=None):
+def backward(
+    layers, params, cache, T, loss, regularization, *, xp, scale=None, matmul_add=None, weights=None, penalty_scale=None
+):
     """Backpropagation ("BackProp"): the loss and the gradients of every layer's parameters.
 
     Parameters
@@ -109,6 +111,9 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
     weights : array, shape (n_samples,), optional
         Sample weights scaled to ``r_i = n w_i / sum_j w_j`` (:func:`sample_shares`): the data loss is
         the weighted mean of the samples' losses (:meth:`~anyarray_nn.losses.Loss.weighted_forward`).
+    penalty_scale : float or 0-d array, optional
+        The weight penalty comes multiplied by it (value and gradient): a per-sample penalty's
+        ``lam / rows`` (:meth:`~anyarray_nn.Regularization.batch_scale`) with ``regularization`` at lam 1.
 
     Returns
     -------
@@ -139,6 +144,8 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
             grad_Z, cache.inputs[i], xp=xp, params=Wbs[i], input_grad=i > 0, matmul_add=matmul_add
         )
         penalty_grad = regularization.gradient(Ws[i], xp=xp)
+        if penalty_grad is not None and penalty_scale is not None:
+            penalty_grad = penalty_scale * penalty_grad
         if penalty_grad is not None and scale is not None:
             penalty_grad = penalty_grad * scale
         grads_W[i] = grad_W if penalty_grad is None else grad_W + penalty_grad
@@ -149,7 +156,8 @@ def backward(layers, params, cache, T, loss, regularization, *, xp, scale=None, 
             Z, A = cache[i - 1]
             grad_Z = layers[i - 1].activation.backward(Z, A, grad_A, xp=xp)
     if regularization.active:
-        value = value + regularization.penalty(Ws, xp=xp)
+        penalty = regularization.penalty(Ws, xp=xp)
+        value = value + (penalty if penalty_scale is None else penalty_scale * penalty)
     return value, grads_W, grads_b
 
 

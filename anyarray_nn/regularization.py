@@ -43,9 +43,12 @@ class Regularization:
         Elastic-net mix in [0, 1]: 1 is pure L1, 0 pure L2. Ignored by the other methods.
     dropout : float, default 0.0
         Probability in [0, 1) of dropping a hidden unit during training.
+    per_sample : bool, default False
+        Divide ``lam`` by each batch's number of samples (by the sum of its sample weights when there
+        are weights), as scikit-learn's ``alpha`` is: the penalty then weighs less against a larger batch.
     """
 
-    def __init__(self, method="none", lam=0.0, r=0.5, dropout=0.0):
+    def __init__(self, method="none", lam=0.0, r=0.5, dropout=0.0, per_sample=False):
         if method is not None and not isinstance(method, str):
             raise TypeError(f"`method` must be a string in {list(METHODS)} or None, got {type(method).__name__}.")
         key = method.lower() if isinstance(method, str) else method
@@ -56,6 +59,24 @@ class Regularization:
         self.lam = check_number(lam, "lam", low=0.0)
         self.r = check_number(r, "r", low=0.0, high=1.0, high_open=False)
         self.dropout = check_dropout(dropout)
+        if not isinstance(per_sample, bool):
+            raise TypeError(f"`per_sample` must be True or False, got {per_sample!r}.")
+        self.per_sample = per_sample
+
+    def unit(self):
+        """This penalty at ``lam = 1``: a per-sample penalty is ``lam / samples`` times it."""
+        return Regularization(self.method, lam=1.0, r=self.r)
+
+    def batch_scale(self, rows, weight_sum=None, *, xp):
+        """The factor of :meth:`unit`'s penalty for a batch of ``rows`` samples (``per_sample``).
+
+        ``lam / rows``, or ``lam / weight_sum`` (a 0-d array) with sample weights; 0 for weights that add
+        up to 0, whose batch adds nothing.
+        """
+        if weight_sum is None:
+            return float(self.lam) / rows
+        safe = xp.where(weight_sum > 0, weight_sum, xp.ones_like(weight_sum))
+        return xp.where(weight_sum > 0, float(self.lam) / safe, xp.zeros_like(weight_sum))
 
     @property
     def l1_ratio(self):
@@ -91,10 +112,14 @@ class Regularization:
         return (self.lam * r) * xp.sign(W) + (self.lam * (1.0 - r)) * W
 
     def get_config(self):
-        return {"method": self.method, "lam": self.lam, "r": self.r, "dropout": self.dropout}
+        config = {"method": self.method, "lam": self.lam, "r": self.r, "dropout": self.dropout}
+        if self.per_sample:
+            config["per_sample"] = True
+        return config
 
     def __repr__(self):
-        return f"Regularization({self.method!r}, lam={self.lam}, r={self.r}, dropout={self.dropout})"
+        extra = ", per_sample=True" if self.per_sample else ""
+        return f"Regularization({self.method!r}, lam={self.lam}, r={self.r}, dropout={self.dropout}{extra})"
 
 
 def get(regularization):

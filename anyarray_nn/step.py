@@ -57,11 +57,16 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     """
     loss = solver.loss if loss is None else loss
     regularization, optimizer = solver.regularization, solver.optimizer
+    # A per-sample penalty: lam / batch times the penalty at lam 1, computed for each batch.
+    per_sample = regularization.per_sample and regularization.active
+    penalty = regularization.unit() if per_sample else regularization
     clip_norm = solver.clip_norm
     output_activation = layers[-1].activation
     classifier = is_classifier(layers, solver)
     # Plain SGD gets its updates straight from backpropagation (clipping needs true gradients).
-    fold = optimizers.folds_learning_rate(optimizer) and clip_norm is None and reduce_gradients is None
+    fold = (
+        solver.fuse and optimizers.folds_learning_rate(optimizer) and clip_norm is None and reduce_gradients is None
+    )
     # ... and with nothing else joining the weight gradient, the product itself can add the update.
     fused = fold and matmul_add is not None and not regularization.active
 
@@ -78,9 +83,12 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     def step(params, state, Xb, Tb, masks, lr, wb=None):
         cache = network.forward(layers, params, Xb, masks, xp=xp)
         shares = None if wb is None else network.sample_shares(wb, xp=xp)
+        penalty_scale = None
+        if per_sample:
+            penalty_scale = regularization.batch_scale(Xb.shape[0], None if wb is None else xp.sum(wb), xp=xp)
         value, grads_W, grads_b = network.backward(
-            layers, params, cache, Tb, loss, regularization, xp=xp, scale=-lr if fold else None,
-            matmul_add=matmul_add if fused else None, weights=shares,
+            layers, params, cache, Tb, loss, penalty, xp=xp, scale=-lr if fold else None,
+            matmul_add=matmul_add if fused else None, weights=shares, penalty_scale=penalty_scale,
         )
         predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
         # Let go of this batch's activations before the update: the peak memory of an epoch holds one
@@ -110,9 +118,9 @@ def make_batch_step(step, *, xp, labels=False):
     ``order[start + template]`` of ``X`` and ``T`` (``start + template`` when ``order`` is None), with
     ``template = arange(rows)`` fixing the batch's shape, so that taking the batch costs no operation
     outside the compiled code. ``w`` holds the sample weights of ``X``'s rows (None: equal weights).
-    ``sums = (loss_sum, hits, weight_sum)``: the loss summed over the epoch's rows (weighted by sample
-    weight when there are weights), the decisions equal to ``truth`` (the output activation's decisions
-    on the targets) and the rows (or weights) so far. Returns ``(head, tail, state, sums)``.
+    ``sums = (loss_sum, hits, rows)``: each batch's loss times its rows, the decisions equal to ``truth``
+    (the output activation's decisions on the targets) and the rows so far. Returns
+    ``(head, tail, state, sums)``.
 
     :data:`DONATE` names the arguments a compiler may overwrite. ``head`` and ``state`` are read only
     before their own update, so their new values can go into their buffers. Every weight of ``tail`` is
@@ -130,13 +138,12 @@ def make_batch_step(step, *, xp, labels=False):
         Tb = truth_b if labels else xp.take(T, idx, axis=0)
         wb = None if w is None else xp.take(w, idx, axis=0)
         params, state, loss, predictions = step(list(head) + list(tail), state, Xb, Tb, masks, lr, wb)
-        loss_sum, hits, weight_sum = sums
-        share = float(template.shape[0]) if wb is None else xp.sum(wb)
-        loss_sum = loss_sum + loss * share
-        weight_sum = weight_sum + share
+        loss_sum, hits, rows = sums
+        loss_sum = loss_sum + loss * float(template.shape[0])
+        rows = rows + float(template.shape[0])
         if predictions is not None:
             hits = hits + xp.sum(xp.astype(predictions == truth_b, loss.dtype))
-        return params[:2], params[2:], state, (loss_sum, hits, weight_sum)
+        return params[:2], params[2:], state, (loss_sum, hits, rows)
 
     return batch_step
 
@@ -148,16 +155,14 @@ DONATE = (0, 2)
 def make_epoch_figures(*, xp):
     """The figures of a compiled fit's epoch in one call, for a library whose every eager call costs.
 
-    ``figures(params, sums, labels) -> (3,) array``: the mean loss ``loss_sum / weight_sum``, the share of
+    ``figures(params, sums, labels) -> (3,) array``: the mean loss ``loss_sum / rows``, the share of
     correct decisions ``hits / labels`` and the weight checksum (the sum of every parameter, which is
-    non-finite when any weight is), from ``sums = (loss_sum, hits, weight_sum)`` of
-    :func:`make_batch_step`. Weights that add up to 0 give a mean loss of 0.
+    non-finite when any weight is), from ``sums = (loss_sum, hits, rows)`` of :func:`make_batch_step`.
     """
 
     def figures(params, sums, labels):
-        loss_sum, hits, weight_sum = sums
+        loss_sum, hits, rows = sums
         checksum = sum(xp.sum(p) for p in params)
-        safe = xp.where(weight_sum > 0, weight_sum, xp.ones_like(weight_sum))
-        return xp.stack([loss_sum / safe, hits / labels, checksum])
+        return xp.stack([loss_sum / rows, hits / labels, checksum])
 
     return figures

@@ -60,9 +60,16 @@ class Solver:
     clip_norm : float, optional
         When set, the gradients of each step are scaled together so that their global L2 norm is at
         most ``clip_norm`` (see :func:`anyarray_nn.optimizers.clip_by_global_norm`).
+    fuse : bool, default True
+        Let plain SGD take its step inside backpropagation (the learning rate folded into the output
+        gradient, the update added by the weight-gradient product): faster, and equal to the separate
+        update up to rounding. False keeps the textbook ``W - lr * grad`` arithmetic.
     """
 
-    def __init__(self, loss=None, optimizer="sgd", learning_rate=0.01, regularization=None, schedule=None, clip_norm=None):
+    def __init__(
+        self, loss=None, optimizer="sgd", learning_rate=0.01, regularization=None, schedule=None, clip_norm=None,
+        fuse=True,
+    ):
         self.loss = None if loss is None else losses.get(loss)
         self.optimizer = optimizers.get(optimizer)
         self.learning_rate = check_number(learning_rate, "learning_rate", low=0.0, low_open=True)
@@ -71,6 +78,9 @@ class Solver:
         if clip_norm is not None:
             clip_norm = check_number(clip_norm, "clip_norm", low=0.0, low_open=True, high=None)
         self.clip_norm = clip_norm
+        if not isinstance(fuse, bool):
+            raise TypeError(f"`fuse` must be True or False, got {fuse!r}.")
+        self.fuse = fuse
 
     def get_config(self):
         """The Solver as JSON-able values (components by registered name); :meth:`from_config` rebuilds it.
@@ -98,7 +108,7 @@ class Solver:
             "learning_rate": self.learning_rate,
             "regularization": self.regularization.get_config(),
             "schedule": {"name": schedule.name, "config": schedule.get_config(), "state": schedule.state_dict()},
-            "options": {"clip_norm": self.clip_norm},
+            "options": {"clip_norm": self.clip_norm, "fuse": self.fuse},
         }
 
     @classmethod
@@ -114,8 +124,8 @@ class Solver:
         if not isinstance(regularization, dict):
             raise TypeError(f"The Solver's regularization must be a dict, got {type(regularization).__name__}.")
         options = config.get("options", {})
-        if not isinstance(options, dict) or not set(options) <= {"clip_norm"}:
-            raise ValueError(f"The Solver's options may only hold 'clip_norm', got {options!r}.")
+        if not isinstance(options, dict) or not set(options) <= {"clip_norm", "fuse"}:
+            raise ValueError(f"The Solver's options may only hold 'clip_norm' and 'fuse', got {options!r}.")
         schedule = None
         spec = config.get("schedule")
         if spec is not None:
@@ -132,6 +142,7 @@ class Solver:
             regularization=regularization_module.Regularization(**regularization),
             schedule=schedule,
             clip_norm=options.get("clip_norm"),
+            fuse=options.get("fuse", True),
         )
 
     def __repr__(self):
@@ -163,8 +174,10 @@ class Settings:
     epochs : int, default 100
     batch_size : int, default 32
         Samples per gradient step; the last batch of an epoch may be smaller.
-    shuffle : bool, default True
-        Draw a new order of the samples every epoch (from the model's seeded generator).
+    shuffle : bool or callable, default True
+        Draw a new order of the samples every epoch (from the model's seeded generator). A callable
+        ``shuffle(n) -> order`` gives each epoch's order itself: a NumPy permutation of ``range(n)`` (the
+        scikit-learn estimators pass their ``random_state``'s shuffling this way).
     verbose : int, default 1
         0 silent, 1 about twenty progress lines per fit, 2 one line per epoch (with a batch counter
         inside epochs that take more than two seconds).
@@ -181,8 +194,8 @@ class Settings:
     def __init__(self, epochs=100, batch_size=32, shuffle=True, verbose=1, early_stopping=None, compile="auto"):
         self.epochs = check_positive_int(epochs, "epochs")
         self.batch_size = check_positive_int(batch_size, "batch_size")
-        if not isinstance(shuffle, bool):
-            raise TypeError(f"`shuffle` must be True or False, got {shuffle!r}.")
+        if not isinstance(shuffle, bool) and not callable(shuffle):
+            raise TypeError(f"`shuffle` must be True, False or a callable shuffle(n) -> order, got {shuffle!r}.")
         self.shuffle = shuffle
         if verbose not in (0, 1, 2) or isinstance(verbose, bool):
             raise ValueError(f"`verbose` must be 0, 1 or 2, got {verbose!r}.")
@@ -244,7 +257,9 @@ def evaluate_chunks(model, chunks, solver, params=None):
             correct = correct + (xp.sum(hits) if hits.ndim == 1 else xp.sum(hits) / hits.shape[1])
     loss = loss_sum / max(n, 1)
     reg = solver.regularization
-    if reg.active:
+    if reg.active and reg.per_sample:
+        loss = loss + reg.batch_scale(max(n, 1), xp=xp) * reg.unit().penalty(params[0::2], xp=xp)
+    elif reg.active:
         loss = loss + reg.penalty(params[0::2], xp=xp)
     return loss, correct, n
 
@@ -327,6 +342,9 @@ def _compiled_step(solver, layers, backend, when, step, labels=False):
             [
                 [layer.get_config() for layer in layers],
                 solver.loss.name,
+                type(solver.loss).__name__,
+                solver.loss.get_config(),
+                solver.fuse,
                 solver.optimizer.name,
                 solver.optimizer.get_config(),
                 solver.regularization.get_config(),
@@ -591,10 +609,19 @@ class _Run:
     def _order(self):
         """The epoch's order of the rows, drawn from the model's generator: on the device for in-memory
         data, on the host for a source (the same draw). None without shuffling or for batch iterables."""
-        feed, backend = self.feed, self.backend
-        if not self.settings.shuffle or not feed.by_rows:
+        feed, backend, shuffle = self.feed, self.backend, self.settings.shuffle
+        if shuffle is False or not feed.by_rows:
             return None
-        return backend.permutation(self.n, host=True) if feed.prefetches else backend.permutation(self.n)
+        if shuffle is True:
+            return backend.permutation(self.n, host=True) if feed.prefetches else backend.permutation(self.n)
+        order = shuffle(self.n)
+        shape, kind = getattr(order, "shape", None), getattr(getattr(order, "dtype", None), "kind", None)
+        if shape != (self.n,) or kind not in ("i", "u"):
+            raise ValueError(
+                f"`shuffle` ({shuffle!r}) must return a NumPy permutation of range({self.n}), got "
+                f"{type(order).__name__} of shape {shape}."
+            )
+        return order if feed.prefetches else backend.index_array(order)
 
     def train_epoch(self, epoch, callbacks):
         """One epoch of steps, then its one host read; the epoch's figures as ``logs``."""
@@ -645,7 +672,7 @@ class _Run:
                     masks = network.dropout_masks(layers, batch.rows, dropout, backend)
                     params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
                     del Xb, Tb, masks
-                    sums.add(loss, predictions, batch, wb)
+                    sums.add(loss, predictions, batch)
                 for callback in callbacks:
                     callback.on_batch_end(steps)
         finally:
@@ -688,8 +715,8 @@ class _Run:
     def _figures(self, sums, labels):
         """Loss, accuracy, [val_loss, val_accuracy,] weight checksum of the epoch: the one host read.
 
-        ``sums = (loss_sum, hits, weight_sum)``: the epoch's loss summed over its rows (weighted by the
-        sample weights), the correct decisions and the rows (or weights); ``labels`` the decisions made.
+        ``sums = (loss_sum, hits, rows)``: each batch's loss times its rows, the correct decisions and the
+        rows; ``labels`` the decisions made.
         """
         xp, val = self.xp, self.val
         if self.epoch_figures is not None and self.dist is None:
@@ -703,12 +730,8 @@ class _Run:
             checksum = sum(xp.sum(p) for p in self.params)
             if self.dist is not None:
                 return self._exchange(sums, labels, checksum)
-            loss_sum, hits, weight_sum = sums
-            if isinstance(weight_sum, float):
-                stats = [loss_sum / max(weight_sum, 1.0), hits / float(max(labels, 1))]
-            else:
-                safe = xp.where(weight_sum > 0, weight_sum, xp.ones_like(weight_sum))
-                stats = [loss_sum / safe, hits / float(max(labels, 1))]
+            loss_sum, hits, rows = sums
+            stats = [loss_sum / rows, hits / float(max(labels, 1))]
         if val is not None:
             val_loss, val_correct, val_rows = self._val_figures(self.params)
             stats += [val_loss, val_correct / float(max(val_rows, 1))]
@@ -721,16 +744,15 @@ class _Run:
         Returns what the single-process path reads: loss, accuracy, [val_loss, val_accuracy,] checksum.
         """
         xp, backend = self.xp, self.backend
-        loss_sum, hits, weight_sum = sums
+        loss_sum, hits, rows = sums
         zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
-        weight = weight_sum if not isinstance(weight_sum, float) else zero + weight_sum
         val_loss_sum = val_correct = zero
         val_rows = 0
         if self.val is not None:
             val_loss, val_correct, val_rows = self._val_figures(self.params)
             val_loss_sum = val_loss * float(val_rows)
-        device_figures = backend.to_numpy(xp.stack([loss_sum, hits, val_loss_sum, val_correct, checksum, weight]))
-        mine = [float(v) for v in device_figures] + [float(labels), float(val_rows)]
+        device_figures = backend.to_numpy(xp.stack([loss_sum, hits, val_loss_sum, val_correct, checksum]))
+        mine = [float(v) for v in device_figures] + [float(rows), float(labels), float(val_rows)]
         every = self.dist.exchange(mine)  # one list of 8 figures per rank: the one exchange of the epoch
         checksums = [figures[4] for figures in every]
         if not all(c == checksums[0] or (math.isnan(c) and math.isnan(checksums[0])) for c in checksums):
@@ -738,8 +760,8 @@ class _Run:
                 f"The weights differ between the processes of `comm` (checksums {checksums}); "
                 f"data-parallel training cannot go on."
             )
-        loss_sum, hits, val_loss_sum, val_correct, _, weight_all, labels_all, val_all = (sum(col) for col in zip(*every))
-        values = [loss_sum / weight_all if weight_all else 0.0, hits / labels_all if labels_all else 0.0]
+        loss_sum, hits, val_loss_sum, val_correct, _, rows_all, labels_all, val_all = (sum(col) for col in zip(*every))
+        values = [loss_sum / rows_all, hits / labels_all if labels_all else 0.0]
         if self.val is not None:
             values += [val_loss_sum / val_all, val_correct / val_all]
         return values + [float(checksums[0])]
@@ -751,15 +773,39 @@ class _Run:
         """
         xp, layers, solver, optimizer = self.xp, self.layers, self.solver, self.solver.optimizer
         X, T, w = self.feed.X, self.feed.T, self.feed.w
+        n = X.shape[0]
         shares = None if w is None else network.sample_shares(w, xp=xp)
         epochs = self.settings.epochs
+        reg = solver.regularization
+        per_sample = reg.per_sample and reg.active
+        penalty = reg.unit() if per_sample else reg
+        penalty_scale = reg.batch_scale(n, None if w is None else xp.sum(w), xp=xp) if per_sample else None
+        no_penalty = regularization_module.Regularization()
+        size = network.PREDICT_BATCH_SIZE
 
         def fun_and_grad(params):
-            cache = network.forward(layers, params, X, xp=xp)
-            value, grads_W, grads_b = network.backward(
-                layers, params, cache, T, solver.loss, solver.regularization, xp=xp, weights=shares
-            )
-            return value, [g for pair in zip(grads_W, grads_b) for g in pair]
+            # Chunks of rows bound the activations held at once; each adds its share of the mean.
+            value = grads = None
+            for start in range(0, n, size):
+                stop = min(start + size, n)
+                cache = network.forward(layers, params, X[start:stop, :], xp=xp)
+                v, grads_W, grads_b = network.backward(
+                    layers, params, cache, T[start:stop, ...], solver.loss, no_penalty, xp=xp,
+                    weights=None if shares is None else shares[start:stop],
+                )
+                del cache
+                share = (stop - start) / n
+                g = [gi * share for pair in zip(grads_W, grads_b) for gi in pair]
+                value = v * share if value is None else value + v * share
+                grads = g if grads is None else [a + b for a, b in zip(grads, g)]
+            if penalty.active:
+                Ws = params[0::2]
+                total = penalty.penalty(Ws, xp=xp)
+                value = value + (total if penalty_scale is None else penalty_scale * total)
+                for i, W in enumerate(Ws):
+                    gradient = penalty.gradient(W, xp=xp)
+                    grads[2 * i] = grads[2 * i] + (gradient if penalty_scale is None else penalty_scale * gradient)
+            return value, grads
 
         outcome = {"stop": None, "epoch": start_epoch, "t0": time.perf_counter()}
 
@@ -770,15 +816,11 @@ class _Run:
             self.params, self.state = x, {**(self.state or {}), "t": (self.t_host or 0) + n_iter}
             self.model.set_parameters(x, check=False)
             self.model.optimizer_state_ = self.state
-            # One host read per iteration for the figures the callbacks see (loss, accuracy, validation).
-            if w is None:
-                loss, accuracy = evaluate(self.model, X, T, solver, self.eval_batch_size)
-            else:
-                # The objective itself is the weighted loss the line search reported.
-                loss, accuracy = float(value), evaluate(self.model, X, T, solver, self.eval_batch_size)[1]
-            logs = {"loss": loss}
+            # The loss is the objective the line search computed (penalty and weights included); a
+            # classifier's accuracy and the validation figures take one host read per iteration.
+            logs = {"loss": float(value)}
             if self.classifier:
-                logs["accuracy"] = accuracy
+                logs["accuracy"] = evaluate(self.model, X, T, solver, self.eval_batch_size)[1]
             if self.val is not None:
                 val_loss, val_correct, val_rows = self._val_figures(self.params)
                 values = self.backend.to_numpy(xp.stack([val_loss, val_correct]))
