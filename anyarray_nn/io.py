@@ -22,6 +22,10 @@ its arrays replaced by ``{"__array__": "state3"}`` references, the History, the 
 and, for checkpoints, the number of epochs done. It also lists every array with its shape and dtype,
 and loading checks the members against that list before reading any data.
 
+The arrays of a model file are finite: weights or optimizer state holding NaN or infinities are refused
+when writing (naming each such array), as they are when reading, so no file is written that the library
+would not read back.
+
 Reading never unpickles: files are opened with ``numpy.load(..., allow_pickle=False)``, object arrays
 are refused before their data is touched, and the header is plain JSON (a diverged loss is written as
 ``NaN``, as Python's json module does). Writing is atomic: the file is
@@ -89,6 +93,9 @@ def write_model_file(path, header, arrays):
     ------
     TypeError
         For a path that is not a str or os.PathLike, or a header entry that is not JSON.
+    ValueError
+        When an array holds NaN or infinite values (naming each, see :func:`non_finite_arrays`):
+        loading refuses such a file, so none is written and an existing file is left as it was.
     """
     path = _check_path(path)
     header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, "library_version": __version__, **header}
@@ -96,6 +103,22 @@ def write_model_file(path, header, arrays):
     for name, a in arrays.items():
         if not isinstance(a, np.ndarray) or a.dtype.kind not in _ARRAY_KINDS:
             raise TypeError(f"Array {name!r} must be a numeric NumPy array to be saved, got {type(a).__name__} {getattr(a, 'dtype', '')}.")
+    bad = non_finite_arrays(header, arrays)
+    if bad:
+        only_state = all(name.startswith("state") for name in bad)
+        raise ValueError(
+            f"Cannot save to {path!r}: "
+            + "; ".join(bad.values())
+            + ". A model file holds finite numbers only (loading refuses NaN and infinities, as a sign of a "
+            "damaged file), so nothing was written. The fit that made them diverged: train again with a lower "
+            "learning rate (the divergence guard keeps the last finite weights)"
+            + (
+                ", or set `model.optimizer_state_ = None` to save the (finite) weights without the optimizer "
+                "state; a later fit then starts the optimizer afresh."
+                if only_state
+                else "."
+            )
+        )
     header["arrays"] = {name: {"shape": list(a.shape), "dtype": a.dtype.name} for name, a in arrays.items()}
     data = json.dumps(jsonable(header, "header"), allow_nan=True, separators=(",", ":")).encode("utf-8")
     if len(data) > MAX_HEADER_BYTES:
@@ -106,6 +129,50 @@ def write_model_file(path, header, arrays):
         )
     arrays[_HEADER_KEY] = np.frombuffer(data, dtype=np.uint8)
     _atomic_savez(path, arrays)
+
+
+def non_finite_arrays(header, arrays):
+    """``{member: description}`` of the float arrays that hold NaN or infinite values ({} when none).
+
+    A description names the array as the model knows it (``layers[1].W``, an optimizer state entry such
+    as ``optimizer_state['v'][2]``), its member, and how many values are NaN and infinite.
+    """
+    out = {}
+    for name, a in arrays.items():
+        if a.dtype.kind != "f" or all_finite(a):
+            continue
+        nan, inf = int(np.count_nonzero(np.isnan(a))), int(np.count_nonzero(np.isinf(a)))
+        counts = ", ".join(f"{k} {what}" for k, what in ((nan, "NaN"), (inf, "infinite")) if k)
+        out[name] = f"{_array_label(header, name)} holds {counts} of its {a.size} values"
+    return out
+
+
+def _array_label(header, name):
+    """``layers[1].W (W1)`` or ``optimizer_state['v'][2] (state5)``: a member as the model knows it."""
+    kind, index = name.rstrip("0123456789"), name[len(name.rstrip("0123456789")):]
+    if kind in ("W", "b") and index:
+        return f"layers[{index}].{kind} ({name})"
+    path = _find_reference(header.get("optimizer_state"), name, "optimizer_state")
+    return f"{path} ({name})" if path else name
+
+
+def _find_reference(tree, name, path, depth=0):
+    """The path in ``tree`` of the reference ``{"__array__": name}`` (None when absent)."""
+    if depth > _MAX_NESTING:
+        return None
+    if isinstance(tree, dict):
+        if tree == {"__array__": name}:
+            return path
+        items = ((f"{path}[{k!r}]", v) for k, v in tree.items())
+    elif isinstance(tree, (list, tuple)):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(tree))
+    else:
+        return None
+    for sub, value in items:
+        found = _find_reference(value, name, sub, depth + 1)
+        if found:
+            return found
+    return None
 
 
 def check_writable_path(path, name="path"):

@@ -28,7 +28,20 @@ def save(model, path):
         For an argument of the wrong type.
     ValueError
         When a component (activation, loss, optimizer, schedule) is not in its name registry and so
-        could not be rebuilt on loading.
+        could not be rebuilt on loading; or when the weights or the optimizer state hold NaN or
+        infinite values (see below).
+
+    Notes
+    -----
+    A model whose weights or optimizer state hold NaN or infinities is refused here, with a ValueError
+    naming each such array (``layers[1].W``, ``optimizer_state['v'][2]``) and how many of its values
+    are NaN or infinite; nothing is written and an existing file at ``path`` is left as it was.
+    :func:`load` refuses such values too (they are how a damaged file shows), so a file is never
+    written that could not be loaded back. Such values come from a diverged fit, whose
+    :class:`~anyarray_nn.callbacks.DivergenceGuard` normally keeps the last finite weights; when only
+    the optimizer state is spoiled, ``model.optimizer_state_ = None`` saves the weights without it.
+    A History that recorded a NaN loss is saved as it is. Checkpoints written during ``fit`` follow
+    the same rule.
     """
     if not isinstance(model, Model):
         raise TypeError(f"`model` must be a Model, got {type(model).__name__}.")
