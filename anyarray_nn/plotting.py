@@ -425,7 +425,7 @@ def plot_network(model, path, *, batch_size=None, layout="rows", max_units=8, ti
     sizes = [layers[0].n_in] + [layer.n_out for layer in layers]
     n_cols = len(sizes)
     if figsize is None:
-        figsize = (max(6.0, 2.3 * n_cols), 5.2)
+        figsize = (max(6.0, (2.3 if n_cols <= 5 else 1.75) * n_cols), 5.2 if n_cols <= 5 else 4.4)
     fig = Figure(figsize=figsize)
     ax = fig.subplots()
     ax.set_axis_off()
@@ -471,7 +471,7 @@ def plot_network(model, path, *, batch_size=None, layout="rows", max_units=8, ti
     return _save(fig, Canvas, path)
 
 
-def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
+def plot_diagnostics(diagnostics, path, title=None, figsize=(12.0, 7.5)):
     """Per layer and epoch: gradient norm, update-to-weight ratio, share of dead ReLU units, weight norm.
 
     Parameters
@@ -481,7 +481,7 @@ def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
         ``as_dict()``.
     path : str or path-like
     title : str, optional
-    figsize : (float, float), default (11, 7.5)
+    figsize : (float, float), default (12, 7.5)
 
     Returns
     -------
@@ -498,6 +498,11 @@ def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
         raise ValueError("`diagnostics` has no recorded epochs; pass it to model.fit(callbacks=[...]) first.")
     epochs = np.asarray(record["epoch"])
     names = record.get("layers") or [f"layer {i + 1}" for i in range(len(record["grad_norm"][0]))]
+    # Up to ten layers in distinct colours; deeper networks along a colour scale, first layer dark.
+    if len(names) <= len(_CLASS_COLORS):
+        colors = [_class_color(j) for j in range(len(names))]
+    else:
+        colors = [_viridis(j / (len(names) - 1)) for j in range(len(names))]
     fig = Figure(figsize=figsize)
     axes = fig.subplots(2, 2).ravel()
     panels = [
@@ -506,6 +511,7 @@ def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
         ("dead_relu", "share of dead ReLU units", False),
         ("weight_norm", "weight norm ||W||", True),
     ]
+    handles = {}
     for ax, (key, label, log) in zip(axes, panels):
         values = np.asarray(record[key], dtype=np.float64)
         drew = False
@@ -514,8 +520,9 @@ def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
             keep = np.isfinite(column) & ((column > 0) if log else True)
             if not keep.any():
                 continue
-            ax.plot(epochs[keep], column[keep], marker="o" if len(epochs) < 25 else None, markersize=3,
-                    color=_class_color(j), label=name)
+            (line,) = ax.plot(epochs[keep], column[keep], marker="o" if len(epochs) < 25 else None, markersize=3,
+                              color=colors[j], label=name)
+            handles.setdefault(name, line)
             drew = True
         if log and drew:
             ax.set_yscale("log")
@@ -523,6 +530,7 @@ def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
             steps = record.get("steps_per_epoch") or 1
             reference = f"1e-3 x {steps} steps per epoch (rule of thumb)" if steps > 1 else "1e-3 per step (rule of thumb)"
             ax.axhline(1e-3 * steps, color="black", linestyle="--", linewidth=0.8, label=reference)
+            ax.legend(handles=[ax.lines[-1]], fontsize=7, loc="best")
         if key == "dead_relu":
             ax.set_ylim(-0.03, 1.03)
             if not drew:
@@ -531,8 +539,18 @@ def plot_diagnostics(diagnostics, path, title=None, figsize=(11.0, 7.5)):
         ax.set_xlabel("epoch")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        if drew:
-            ax.legend(fontsize=7)
+    # One legend for the four panels, right of them.
+    ordered = [name for name in names if name in handles]
+    fig.legend([handles[n] for n in ordered], ordered, loc="center right", fontsize=8, title="layer", title_fontsize=8)
     fig.suptitle(title or "Training diagnostics per layer (measured once per epoch)")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0.0, 0.0, 0.83, 1.0))
     return _save(fig, Canvas, path)
+
+
+def _viridis(t):
+    """A colour of matplotlib's viridis scale at ``t`` in [0, 1]."""
+    from_scale = np.array([[0.267, 0.005, 0.329], [0.229, 0.322, 0.546], [0.128, 0.567, 0.551], [0.369, 0.789, 0.383], [0.993, 0.906, 0.144]])
+    position = t * (len(from_scale) - 1)
+    low = int(np.floor(position))
+    high = min(low + 1, len(from_scale) - 1)
+    return from_scale[low] + (position - low) * (from_scale[high] - from_scale[low])

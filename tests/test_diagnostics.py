@@ -126,7 +126,7 @@ def test_plot_diagnostics_writes_a_png(tmp_path):
     model.fit(X, y, ann.Solver(learning_rate=0.1), ann.Settings(epochs=3, batch_size=30, verbose=0), callbacks=[diagnostics])
     path = ann.plotting.plot_diagnostics(diagnostics, tmp_path / "d.png")
     image = matplotlib_image.imread(path)
-    assert image.shape[:2] == (750, 1100) and float(np.var(image[..., :3])) > 0
+    assert image.shape[:2] == (750, 1200) and float(np.var(image[..., :3])) > 0
     ann.plotting.plot_diagnostics(diagnostics.as_dict(), tmp_path / "from_dict.png")
     with pytest.raises(ValueError, match="no recorded epochs"):
         ann.plotting.plot_diagnostics(TrainingDiagnostics(X, y), tmp_path / "empty.png")
