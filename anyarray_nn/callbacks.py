@@ -631,7 +631,8 @@ def existing_checkpoint(checkpoint, every, best, resume_from, checkpoint_exists)
     written = [path]
     if best is True:
         written.append(_best_path(path, every, best))
-    existing = [p for p in dict.fromkeys(written) if os.path.lexists(p)]
+    # A folder in the way is checkpoint_plan's error to report, naming the argument.
+    existing = [p for p in dict.fromkeys(written) if os.path.lexists(p) and not os.path.isdir(p)]
     if not existing or (resume_from is not None and any(_same_file(resume_from, p) for p in written)):
         return resume_from
     run = path if path in existing else existing[0]

@@ -1,46 +1,65 @@
-"""The command line ``anyarray-nn``: train a model on a named data set or a CSV file, then predict.
+"""The command line ``anyarray-nn``: train a model on a named data set or a CSV file, evaluate it, predict
+with it and export it.
 
 ::
 
     anyarray-nn train iris                                   # the demo: a softmax network on iris
     anyarray-nn train data.csv --target species --layers 16,16 --epochs 200 --out run1
+    anyarray-nn evaluate run1/model.npz test.csv             # a report on labelled rows
     anyarray-nn predict run1/model.npz new.csv --out predictions.csv
-    anyarray-nn export run1/model.npz run1/model.onnx                # for onnxruntime
+    anyarray-nn export run1/model.npz run1/model.onnx        # for onnxruntime
 
-``train`` writes into ``--out``: the model (``model.npz``), what ``predict`` needs to prepare new data
-(``model.meta.json``: feature columns, scaler, class names), the report (``report.txt``), the history
-(``history.json``) and the plots (``history.png``, ``confusion_matrix.png`` or ``predictions.png``).
+``train`` writes into ``--out``: the trained pipeline (``model.npz``: the model with its feature columns,
+scaler, class names or target scaling and ID column, see :mod:`anyarray_nn.pipeline`), the report
+(``report.txt``), the history (``history.json``) and the plots (``history.png``, ``confusion_matrix.png``
+or ``predictions.png``). Reading CSV files is :mod:`anyarray_nn.csvdata`'s work.
+
+Every mistake is one line on stderr and exit status 2; Ctrl-C ends with one line saying where training
+stopped and how to resume, and exit status 130.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import io as text_io
 import json
 import math
 import os
-import stat
+import shlex
 import sys
 import textwrap
 import time
+import warnings
 
 import numpy as np
 
-from . import datasets, export, io, metrics, optimizers, plotting, saving
+from . import activations, csvdata, datasets, export, io, metrics, optimizers, plotting
+from ._version import __version__
 from .backend import to_numpy
+from .callbacks import Callback, EarlyStopping
 from .layers import Layer
 from .model import Model
-from .regularization import Regularization
+from .pipeline import Pipeline
 from .preprocessing import StandardScaler, train_test_split, train_val_test_split
+from .regularization import Regularization
 from .training import Settings, Solver, default_solver
 
-META_SUFFIX = ".meta.json"
-# Numeric targets with at most this many distinct integer values are taken as class labels.
-MAX_CLASSES_AUTO = 20
+PROG = "anyarray-nn"
+#: Exit status after Ctrl-C, as shells report a process ended by SIGINT.
+INTERRUPTED = 130
+# A run folder of versions before the pipeline file kept its description here.
+_LEGACY_META = "model.meta.json"
+_DROP_HINT = "drop those rows with --drop-missing, or fill the cells in."
+_IGNORE_HINT = "leave the column out with --ignore {name}, or encode it as numbers."
 
 
 class CLIError(Exception):
     """A mistake in the command line or its files, shown as a one-line error without a traceback."""
+
+
+class _Interrupted(Exception):
+    """Ctrl-C, with the line that says what was kept and how to go on."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -51,7 +70,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 # --------------------------------------------------------------------------------------------------
-# numbers on the command line: each option's type refuses what the option cannot take
+# values on the command line: each option's type refuses what the option cannot take
 def _number(text, kind=float):
     try:
         value = kind(text)
@@ -90,6 +109,47 @@ _test_fraction = _ranged(float, 0.0, 1.0, low_open=True, what="a fraction")
 _val_fraction = _ranged(float, 0.0, 1.0, what="a fraction")
 
 
+def _registry_choice(kind, names):
+    """An argparse type: one of the registered ``names`` of a kind of component."""
+
+    def parse(text):
+        if text not in names():
+            raise argparse.ArgumentTypeError(f"Unknown {kind} {text!r}; expected one of {', '.join(names())}")
+        return text
+
+    parse.__name__ = kind
+    return parse
+
+
+def _columns(text):
+    """An argparse type: column names separated by commas."""
+    names = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not name for name in names):
+        raise argparse.ArgumentTypeError(f"expected column names separated by commas, got {text!r}")
+    return names
+
+
+def _delimiter(text):
+    named = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}
+    value = named.get(text, text)
+    if len(value) != 1 or value in "\r\n\"":
+        raise argparse.ArgumentTypeError(f"expected one character (or tab, comma, semicolon, pipe), got {text!r}")
+    return value
+
+
+def _parse_layers(text):
+    text = text.strip()
+    if text in ("", "none"):
+        return []
+    try:
+        sizes = [int(part) for part in text.replace(" ", ",").split(",") if part]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected hidden layer sizes like '16,16', got {text!r}") from None
+    if any(s < 1 for s in sizes):
+        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
+    return sizes
+
+
 def _best_optimizer():
     return "adam" if "adam" in optimizers.names() else "sgd"
 
@@ -108,138 +168,7 @@ PRESETS = {
 
 
 # --------------------------------------------------------------------------------------------------
-# CSV files
-def read_csv(path):
-    """The header and the rows (lists of stripped strings) of a CSV file, with clear errors."""
-    if not os.path.exists(path):
-        raise CLIError(f"CSV file not found: {path!r}.")
-    if os.path.isdir(path):
-        raise CLIError(f"{path!r} is a folder, not a CSV file.")
-    try:
-        with open(path, newline="", encoding="utf-8-sig") as f:
-            rows = [[cell.strip() for cell in row] for row in csv.reader(f) if row and any(c.strip() for c in row)]
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise CLIError(f"Could not read {path!r} as a CSV text file: {exc}.") from None
-    if len(rows) < 2:
-        raise CLIError(f"{path!r} needs a header row and at least one data row; it has {len(rows)} row(s).")
-    header = rows[0]
-    for i, row in enumerate(rows[1:], start=2):
-        if len(row) != len(header):
-            raise CLIError(f"{path!r} line {i} has {len(row)} values, but the header has {len(header)} columns.")
-    return header, rows[1:]
-
-
-def _column_index(header, name, path):
-    if name not in header:
-        raise CLIError(f"Column {name!r} is not in {path!r}; its columns are: {', '.join(header)}.")
-    return header.index(name)
-
-
-def _numeric_column(rows, j, name, path):
-    try:
-        return np.array([float(r[j]) for r in rows], dtype=np.float64)
-    except ValueError:
-        bad = next(r[j] for r in rows if not _is_number(r[j]))
-        raise CLIError(
-            f"Column {name!r} of {path!r} must hold numbers to be a feature, found {bad!r}. "
-            f"Drop or encode it first."
-        ) from None
-
-
-def _is_number(text):
-    try:
-        float(text)
-        return True
-    except ValueError:
-        return False
-
-
-def _features(header, rows, names, path):
-    """The feature matrix (n_samples, len(names)) from the named columns."""
-    cols = [_numeric_column(rows, _column_index(header, name, path), name, path) for name in names]
-    X = np.stack(cols, axis=1)
-    if not np.all(np.isfinite(X)):
-        raise CLIError(f"{path!r} has missing, NaN or infinite feature values; clean or impute them first.")
-    return X
-
-
-def load_csv(path, target, task="auto"):
-    """A data set from a CSV file: every column but ``target`` is a feature.
-
-    Returns
-    -------
-    dict with X, y, feature_names, class_names (None for regression), task, target
-    """
-    header, rows = read_csv(path)
-    if target is None:
-        target = header[-1]
-        print(f"target column: {target!r} (the last one; choose another with --target)")
-    j = _column_index(header, target, path)
-    feature_names = [h for h in header if h != target]
-    if not feature_names:
-        raise CLIError(f"{path!r} has no feature columns besides the target {target!r}.")
-    X = _features(header, rows, feature_names, path)
-    raw = [r[j] for r in rows]
-    if any(v == "" for v in raw):
-        raise CLIError(f"The target column {target!r} of {path!r} has empty values.")
-    numeric = all(_is_number(v) for v in raw)
-    if task == "auto":
-        if not numeric:
-            task = "classification"
-        else:
-            values = np.array([float(v) for v in raw])
-            distinct = np.unique(values)
-            integral = bool(np.all(values == np.round(values)))
-            task = "classification" if integral and len(distinct) <= MAX_CLASSES_AUTO else "regression"
-        print(f"task: {task} (from the values of {target!r}; choose with --task)")
-    if task == "regression":
-        if not numeric:
-            bad = next(v for v in raw if not _is_number(v))
-            raise CLIError(f"--task regression needs a numeric target, but {target!r} holds {bad!r}.")
-        return dict(X=X, y=np.array([float(v) for v in raw]), feature_names=feature_names, class_names=None,
-                    task=task, target=target)
-    if numeric:
-        keys = sorted({float(v) for v in raw})
-        class_names = [_number_name(v) for v in keys]
-        lookup = {v: i for i, v in enumerate(keys)}
-        y = np.array([lookup[float(v)] for v in raw], dtype=np.int64)
-    else:
-        class_names = sorted(set(raw))
-        lookup = {v: i for i, v in enumerate(class_names)}
-        y = np.array([lookup[v] for v in raw], dtype=np.int64)
-    if len(class_names) < 2:
-        raise CLIError(f"The target column {target!r} holds a single class ({class_names[0]!r}); nothing to learn.")
-    return dict(X=X, y=y, feature_names=feature_names, class_names=class_names, task=task, target=target)
-
-
-def _number_name(value):
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
-
-
-def _write_csv(path, header, rows):
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.writer(f)
-        writer.writerow(header)
-        writer.writerows(rows)
-
-
-# --------------------------------------------------------------------------------------------------
-# train
-def _parse_layers(text):
-    text = text.strip()
-    if text in ("", "none"):
-        return []
-    try:
-        sizes = [int(part) for part in text.replace(" ", ",").split(",") if part]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected hidden layer sizes like '16,16', got {text!r}") from None
-    if any(s < 1 for s in sizes):
-        raise argparse.ArgumentTypeError(f"layer sizes must be positive, got {text!r}")
-    return sizes
-
-
+# files and folders
 def _memory_bytes():
     """The machine's physical memory in bytes, or None where the platform does not say."""
     try:
@@ -289,26 +218,120 @@ def _check_folder_argument(folder, option, given=None):
         raise CLIError(f"{option} {given!r}: the folder {probe!r} is not writable.")
 
 
+def _check_output_file(path, option, force):
+    """``path`` may be written: not a folder, its folder can be made, and not an existing file unless ``force``."""
+    if os.path.isdir(path):
+        raise CLIError(f"{option} {path!r} is a folder; give the file to write.")
+    _check_folder_argument(os.path.dirname(os.path.abspath(path)), option, path)
+    if os.path.lexists(path) and not force:
+        raise CLIError(f"{option} {path!r} already exists; pass --force to replace it, or choose another {option}.")
+
+
+def _write_csv(path, header, rows):
+    """Write a CSV file atomically: a reader never sees half of it, and a failure keeps the old file."""
+    buffer = text_io.StringIO(newline="")
+    writer = csv.writer(buffer)
+    writer.writerow(header)
+    writer.writerows(rows)
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    io.atomic_write(path, lambda f: f.write(buffer.getvalue().encode("utf-8")))
+
+
+def _model_file(path):
+    if not os.path.exists(path):
+        raise CLIError(f"Model file not found: {path!r}.")
+    if os.path.isdir(path):
+        raise CLIError(f"{path!r} is a folder, not a model file.")
+
+
+def _load_pipeline(path, backend="numpy", device=None, required=True):
+    """The pipeline in the model file ``path``; None for a file of ``anyarray_nn.save`` unless ``required``."""
+    _model_file(path)
+    header, arrays = io.read_model_file(path)
+    if header.get("pipeline") is None:
+        legacy = os.path.join(os.path.dirname(os.path.abspath(path)), _LEGACY_META)
+        if os.path.lexists(legacy):
+            raise CLIError(
+                f"{path!r} was written by an earlier version of anyarray-nn, which kept its feature columns and "
+                f"scaler in {_LEGACY_META}; train it again to get a model file that holds them."
+            )
+        if required:
+            raise CLIError(
+                f"{path!r} holds a model without its feature columns, scaler or class names (it was written by "
+                f"anyarray_nn.save, not by 'anyarray-nn train'); evaluate it in Python, or train it with the command line."
+            )
+        return None, Model.from_state(header, arrays, backend=backend, device=device, source=os.fspath(path))
+    model = Model.from_state(header, arrays, backend=backend, device=device, source=os.fspath(path))
+    return Pipeline.from_record(header["pipeline"], model, os.fspath(path)), model
+
+
+# --------------------------------------------------------------------------------------------------
+# data
+def _csv_options_only(args, source):
+    for option, value in (("--target", args.target), ("--ignore", args.ignore), ("--id-column", args.id_column),
+                          ("--delimiter", args.delimiter), ("--drop-missing", args.drop_missing)):
+        if value:
+            raise CLIError(f"{option} applies to CSV files; {source!r} is a named data set.")
+
+
 def _load_data(args):
     source = args.data
     if source in datasets.NAMES:
-        if args.target is not None:
-            raise CLIError(f"--target applies to CSV files; {source!r} is a named data set.")
+        _csv_options_only(args, source)
         data = datasets.load(source, seed=args.seed)
-        task = "regression" if source == "regression" else "classification"
-        return dict(X=data.X, y=data.y, feature_names=data.feature_names,
-                    class_names=data.target_names if task == "classification" else None,
-                    task=task, target=data.target_names[0] if task == "regression" else "class", name=source,
-                    preset=source)
+        y = np.asarray(data.y)
+        classification = y.dtype.kind in "iub"
+        return dict(X=np.asarray(data.X), y=y, feature_names=list(data.feature_names),
+                    class_names=[str(n) for n in data.target_names] if classification else None,
+                    task="classification" if classification else "regression",
+                    target=data.target_names[0] if not classification else "class", name=source,
+                    preset=source if source in PRESETS else "csv", source=source, ids=None, id_column=None,
+                    drop_missing=False)
     if not (source.lower().endswith(".csv") or os.path.exists(source)):
         expected = list(datasets.NAMES)
         raise CLIError(f"Unknown data set {source!r}: expected one of {expected} or the path of a CSV file.")
-    data = load_csv(source, args.target, args.task)
-    data["name"] = os.path.splitext(os.path.basename(source))[0]
-    data["preset"] = "csv"
-    return data
+    ignore = [name for group in (args.ignore or []) for name in group]
+    data = csvdata.load_csv(source, target=args.target, task=args.task, ignore=ignore, id_column=args.id_column,
+                            drop_missing=args.drop_missing, delimiter=args.delimiter,
+                            drop_hint=_DROP_HINT, ignore_hint=_IGNORE_HINT)
+    _report_csv(data, args)
+    return dict(X=data.X, y=data.y, feature_names=data.feature_names, class_names=data.class_names, task=data.task,
+                target=data.target, name=os.path.splitext(os.path.basename(source))[0], preset="csv",
+                source=os.path.basename(source), ids=data.ids, id_column=data.id_column, drop_missing=args.drop_missing)
 
 
+def _report_csv(data, args):
+    """Say what was decided about a CSV file without being asked."""
+    if data.delimiter != ",":
+        print(f"columns separated by {data.delimiter!r} (numbers may have a decimal comma)")
+    if data.target_guessed:
+        print(f"target column: {data.target!r} (the last one; choose another with --target)")
+    if data.task_guessed:
+        print(f"task: {data.task} (from the values of {data.target!r}; choose with --task)")
+    if data.ignored:
+        print(f"ignored columns: {', '.join(data.ignored)}")
+    if data.dropped_lines:
+        print(f"dropped {len(data.dropped_lines)} row(s) with missing cells: lines {_lines_text(data.dropped_lines)}")
+
+
+def _lines_text(lines, most=12):
+    return ", ".join(str(n) for n in lines[:most]) + (f", ... ({len(lines)} in all)" if len(lines) > most else "")
+
+
+def _split(X, y, classification, test_size, val_size, seed):
+    """Training, validation (None without) and test rows, as ``train`` splits them."""
+    stratify = y if classification else None
+    if val_size > 0:
+        X_train, X_val, X_test, y_train, y_val, y_test = train_val_test_split(
+            X, y, val_size=val_size, test_size=test_size, stratify=stratify, seed=seed
+        )
+        return (X_train, y_train), (X_val, y_val), (X_test, y_test)
+    X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=test_size, stratify=stratify, seed=seed)
+    return (X_train, y_train), None, (X_test, y_test)
+
+
+# --------------------------------------------------------------------------------------------------
+# train
 def _settings_for(args, data):
     preset = dict(PRESETS[data["preset"]])
     for key in preset:
@@ -325,27 +348,136 @@ def _build_model(n_features, n_outputs, output_activation, cfg, args):
     _check_model_size(sizes, cfg["layers"], args.dtype)
     layers = [Layer(a, b, cfg["activation"]) for a, b in zip(sizes[:-2], sizes[1:-1])]
     layers.append(Layer(sizes[-2], sizes[-1], output_activation))
-    return Model(layers, backend=args.backend, device=args.device, dtype=args.dtype, seed=args.seed)
+    with warnings.catch_warnings():
+        # The choice of backend="auto" is printed with the model (its note), once.
+        warnings.filterwarnings("ignore", message="backend='auto' fell back", category=RuntimeWarning)
+        return Model(layers, backend=args.backend, device=args.device, dtype=args.dtype, seed=args.seed)
+
+
+def _model_line(model):
+    """``repr(model)`` without the backend note, which the dimension table's first line already shows."""
+    note = model.backend.note
+    return repr(model).replace(f", note={note!r}", "") if note else repr(model)
+
+
+class _EpochTracker(Callback):
+    """Which epoch is running and which one ended last, for the line printed after Ctrl-C."""
+
+    def __init__(self):
+        super().__init__()
+        self.running = self.done = None
+
+    def on_epoch_begin(self, epoch):
+        self.running = epoch
+
+    def on_epoch_end(self, epoch, logs):
+        self.done = epoch
+
+
+def _checkpoint_plan(args, out):
+    """``(path, every, mode)`` of the checkpoints of ``train``, or None without any; ``mode`` is fit's
+    ``checkpoint_exists``."""
+    wanted = args.checkpoint is not None or args.checkpoint_every is not None or args.resume
+    if not wanted:
+        return None
+    path = args.checkpoint or os.path.join(out, "checkpoint.npz")
+    if os.path.isdir(path):
+        raise CLIError(f"--checkpoint {path!r} is a folder; give the file to write.")
+    _check_folder_argument(os.path.dirname(os.path.abspath(path)), "--checkpoint", path)
+    if args.resume and args.force:
+        raise CLIError("--resume continues the checkpoint and --force starts afresh over it: give one of them.")
+    if args.resume and args.resume_from is not None:
+        raise CLIError("--resume continues from the checkpoint, --resume-from from the file it names: give one of them.")
+    mode = "resume" if args.resume else "overwrite" if args.force else "error"
+    if mode == "error" and args.resume_from is None and os.path.lexists(path):
+        raise CLIError(
+            f"the checkpoint {path!r} already holds an earlier run; continue it with --resume, start afresh "
+            f"over it with --force, or choose another --checkpoint."
+        )
+    if mode == "error" and args.resume_from is not None and not _same_file(args.resume_from, path):
+        if os.path.lexists(path):
+            raise CLIError(
+                f"the checkpoint {path!r} already holds an earlier run, and --resume-from {args.resume_from!r} is "
+                f"another file; pass --force to write over it, or choose another --checkpoint."
+            )
+    if mode == "error" and args.resume_from is not None:
+        mode = "overwrite"  # continuing from --resume-from: its own file, or checked just above
+    return path, args.checkpoint_every or 1, mode
+
+
+def _same_file(a, b):
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def _checkpoint_epoch(path):
+    """The epoch count of the checkpoint ``path`` (None when there is no readable one)."""
+    try:
+        header, _ = io.read_model_file(path)
+    except (OSError, ValueError):
+        return None
+    training = header.get("training")
+    return None if training is None else training["epoch"]
+
+
+def _resume_command(args, checkpoint):
+    """The command line that continues the run from ``checkpoint``."""
+    argv, skip = [], 0
+    for i, token in enumerate(args.argv):
+        if skip:
+            skip -= 1
+            continue
+        if token in ("--resume", "--force"):
+            continue
+        if token == "--resume-from":
+            skip = 1
+            continue
+        if token.startswith("--resume-from="):
+            continue
+        argv.append(token)
+    if args.checkpoint is None and not any(t == "--checkpoint" or t.startswith("--checkpoint=") for t in argv):
+        argv += ["--checkpoint", checkpoint]
+    return shlex.join([PROG, "train", *argv, "--resume"])
+
+
+def _interrupted_line(args, tracker, epochs, plan):
+    running, done = tracker.running, tracker.done
+    if running is None:
+        where = "before the first epoch"
+    elif done == running:
+        where = f"after epoch {done} of {epochs}"
+    else:
+        where = f"at epoch {running} of {epochs}"
+    if plan is None:
+        return (
+            f"interrupted: stopped {where}; nothing was saved (no checkpoint): to be able to resume, train with "
+            f"--checkpoint-every N."
+        )
+    path = plan[0]
+    saved = _checkpoint_epoch(path) if os.path.lexists(path) else None
+    if saved is None:
+        return f"interrupted: stopped {where}; no checkpoint was written yet ({path!r}); start again to train."
+    return (
+        f"interrupted: stopped {where}; last checkpoint: epoch {saved} in {path!r}; resume with: "
+        f"{_resume_command(args, path)}"
+    )
 
 
 def train(args):
     out = args.out or os.path.join("anyarray-nn-runs", os.path.splitext(os.path.basename(args.data))[0])
     _check_folder_argument(out, "--out")
+    plan = _checkpoint_plan(args, out)
+    if args.resume_from is not None:
+        _model_file(args.resume_from)
     data = _load_data(args)
     cfg = _settings_for(args, data)
     X, y, task = data["X"], data["y"], data["task"]
     classification = task == "classification"
     class_names = data["class_names"]
-    stratify = y if classification else None
-    if cfg["val_size"] > 0:
-        X_train, X_val, X_test, y_train, y_val, y_test = train_val_test_split(
-            X, y, val_size=cfg["val_size"], test_size=cfg["test_size"], stratify=stratify, seed=args.seed
-        )
-    else:
-        X_train, X_test, y_train, y_test = train_test_split(
-            X, y, test_size=cfg["test_size"], stratify=stratify, seed=args.seed
-        )
-        X_val = y_val = None
+    (X_train, y_train), val, (X_test, y_test) = _split(X, y, classification, cfg["test_size"], cfg["val_size"], args.seed)
+    X_val, y_val = (None, None) if val is None else val
     scaler = StandardScaler().fit(X_train)  # training rows only: nothing leaks from the others
     X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
     X_val = None if X_val is None else scaler.transform(X_val)
@@ -363,36 +495,58 @@ def train(args):
     solver = Solver(optimizer=cfg["optimizer"], learning_rate=cfg["learning_rate"], regularization=regularization)
     model = _build_model(X.shape[1], n_outputs, output, cfg, args)
     solver = default_solver(model, solver)
+    early = None
+    if args.early_stopping is not None:
+        monitor = args.monitor or ("val_loss" if X_val is not None else "loss")
+        early = EarlyStopping(patience=args.early_stopping, min_delta=args.min_delta, monitor=monitor)
+    elif args.monitor is not None or args.min_delta:
+        raise CLIError("--monitor and --min-delta set up early stopping: give --early-stopping PATIENCE too.")
+    settings = Settings(epochs=cfg["epochs"], batch_size=cfg["batch_size"], verbose=args.verbose, early_stopping=early)
+
     print(f"data: {data['name']}  {X.shape[0]} samples x {X.shape[1]} features  task: {task}"
           f"  split: {len(y_train)} train / {0 if y_val is None else len(y_val)} validation / {len(y_test)} test")
-    print(model)
+    print(_model_line(model))
     print(model.summary(batch_size=cfg["batch_size"]))
     print(f"{solver}  epochs={cfg['epochs']}  batch_size={cfg['batch_size']}")
+    if early is not None:
+        print(f"early stopping: {early.monitor}, patience {early.patience}, min_delta {early.min_delta:g}; the best "
+              f"epoch's weights are kept")
+    resume_from = args.resume_from
+    checkpoint = dict(checkpoint=None)
+    if plan is not None:
+        path, every, mode = plan
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)  # OUT/ by default: made now
+        checkpoint = dict(checkpoint=path, checkpoint_every=every, checkpoint_exists=mode)
+        if mode == "resume" and os.path.lexists(path):
+            print(f"resuming from {path!r} (epoch {_checkpoint_epoch(path)} of {cfg['epochs']})")
+        elif mode == "resume":
+            print(f"no checkpoint at {path!r} yet: starting afresh")
+        print(f"checkpoint: {path!r} every {every} epoch(s) and after the last")
+    if resume_from is not None:
+        print(f"resuming from {resume_from!r}")
+
+    tracker = _EpochTracker()
     start = time.perf_counter()
-    history = model.fit(
-        X_train,
-        fit_y(y_train),
-        solver,
-        Settings(epochs=cfg["epochs"], batch_size=cfg["batch_size"], verbose=args.verbose),
-        validation_data=None if X_val is None else (X_val, fit_y(y_val)),
-    )
+    try:
+        history = model.fit(
+            X_train,
+            fit_y(y_train),
+            solver,
+            settings,
+            validation_data=None if X_val is None else (X_val, fit_y(y_val)),
+            callbacks=[tracker],
+            resume_from=resume_from,
+            **checkpoint,
+        )
+    except KeyboardInterrupt:
+        raise _Interrupted(_interrupted_line(args, tracker, cfg["epochs"], plan)) from None
     seconds = time.perf_counter() - start
 
-    lines = [f"anyarray-nn train {' '.join(args.argv)}".rstrip(), "", repr(model), "",
+    lines = [f"{PROG} train {shlex.join(args.argv)}".rstrip(), "", _model_line(model), "",
              model.summary(batch_size=cfg["batch_size"]), "", repr(solver),
-             f"epochs {cfg['epochs']}, batch size {cfg['batch_size']}, {seconds:.1f} s of training", ""]
-    if classification:
-        proba = model.predict_proba(X_test)
-        pred = model.predict(X_test)
-        report = metrics.classification_report(y_test, pred, class_names=class_names)
-        acc = metrics.accuracy(y_test, pred)
-        ll = metrics.log_loss(y_test, proba)
-        headline = f"test accuracy: {acc:.4f} on {len(y_test)} held-out samples   (log loss {ll:.4f})"
-    else:
-        pred = to_numpy(model.predict(X_test)) * y_scale + y_mean
-        report = metrics.regression_report(y_test, pred)
-        headline = (f"test R2: {metrics.r2_score(y_test, pred):.4f}  RMSE: "
-                    f"{metrics.root_mean_squared_error(y_test, pred):.4f} on {len(y_test)} held-out samples")
+             f"epochs {history.epochs} of {cfg['epochs']} ({history.stop_reason}), batch size {cfg['batch_size']}, "
+             f"{seconds:.1f} s of training", ""]
+    report, headline, pred = _report(model, X_test, y_test, classification, class_names, y_mean, y_scale)
     lines += [f"Test set ({len(y_test)} samples)", report, "", headline]
     text = "\n".join(lines) + "\n"
     print()
@@ -400,7 +554,6 @@ def train(args):
     print()
     print(headline)
 
-    out = args.out or os.path.join("anyarray-nn-runs", data["name"])
     os.makedirs(out, exist_ok=True)
     written = []
     with open(os.path.join(out, "report.txt"), "w", encoding="utf-8") as f:
@@ -409,31 +562,35 @@ def train(args):
     with open(os.path.join(out, "history.json"), "w", encoding="utf-8") as f:
         json.dump(history.as_dict(), f, indent=1)
     written.append("history.json")
-    written += _save_model(model, out, data, scaler, y_mean, y_scale)
+    split = {"source": data["source"], "rows": int(X.shape[0]), "seed": int(args.seed),
+             "test_size": float(cfg["test_size"]), "val_size": float(cfg["val_size"]),
+             "drop_missing": bool(data["drop_missing"])}
+    pipeline = Pipeline(model, data["feature_names"], scaler.mean_, scaler.scale_, task=task, target=data["target"],
+                        class_names=class_names, target_mean=y_mean, target_scale=y_scale,
+                        id_column=data["id_column"], split=split)
+    pipeline.save(os.path.join(out, "model.npz"))
+    written.append("model.npz")
     if not args.no_plots:
         written += _save_plots(out, history, classification, y_test, pred, class_names, data["name"])
     print(f"wrote {', '.join(written)} to {out}/")
     return 0
 
 
-def _save_model(model, out, data, scaler, y_mean, y_scale):
-    path = os.path.join(out, "model.npz")
-    saving.save(model, path)
-    meta = {
-        "format": "anyarray-nn-cli",
-        "version": 1,
-        "task": data["task"],
-        "target": data["target"],
-        "feature_names": list(data["feature_names"]),
-        "class_names": None if data["class_names"] is None else list(data["class_names"]),
-        "scaler_mean": [float(v) for v in to_numpy(scaler.mean_)],
-        "scaler_scale": [float(v) for v in to_numpy(scaler.scale_)],
-        "target_mean": y_mean,
-        "target_scale": y_scale,
-    }
-    with open(os.path.splitext(path)[0] + META_SUFFIX, "w", encoding="utf-8") as f:
-        json.dump(meta, f, indent=1)
-    return ["model.npz", "model" + META_SUFFIX]
+def _report(model, X, y, classification, class_names, y_mean=0.0, y_scale=1.0):
+    """The report, its headline and the predictions, for standardized rows ``X`` and their targets ``y``."""
+    if classification:
+        proba = model.predict_proba(X)
+        pred = model.predict(X)
+        report = metrics.classification_report(y, pred, class_names=class_names)
+        acc = metrics.accuracy(y, pred)
+        ll = metrics.log_loss(y, proba)
+        headline = f"test accuracy: {acc:.4f} on {len(y)} held-out samples   (log loss {ll:.4f})"
+    else:
+        pred = to_numpy(model.predict(X)).reshape(len(y), -1)[:, 0] * y_scale + y_mean
+        report = metrics.regression_report(y, pred)
+        headline = (f"test R2: {metrics.r2_score(y, pred):.4f}  RMSE: "
+                    f"{metrics.root_mean_squared_error(y, pred):.4f} on {len(y)} held-out samples")
+    return report, headline, pred
 
 
 def _save_plots(out, history, classification, y_test, pred, class_names, name):
@@ -452,208 +609,241 @@ def _save_plots(out, history, classification, y_test, pred, class_names, name):
 
 # --------------------------------------------------------------------------------------------------
 # predict
+def _rows_to_use(table, names, drop_missing):
+    """The rows with every column of ``names`` filled in; the others are an error unless ``drop_missing``."""
+    missing = csvdata.missing_rows(table, names)
+    if missing and not drop_missing:
+        raise csvdata.missing_error(table, names, missing, _DROP_HINT)
+    if missing:
+        print(f"skipped {len(missing)} row(s) with missing cells: lines {_lines_text([table.lines[i] for i in missing])}")
+    dropped = set(missing)
+    return [i for i in range(len(table.rows)) if i not in dropped]
+
+
 def predict(args):
-    if not os.path.exists(args.model):
-        raise CLIError(f"Model file not found: {args.model!r}.")
-    if os.path.isdir(args.out):
-        raise CLIError(f"--out {args.out!r} is a folder; give the CSV file to write.")
-    _check_folder_argument(os.path.dirname(os.path.abspath(args.out)), "--out", args.out)
-    model = saving.load(args.model, backend=args.backend, device=args.device)
-    meta_path = os.path.splitext(args.model)[0] + META_SUFFIX
-    meta = _read_meta(args.model, model)
-    header, rows = read_csv(args.csv)
-    if meta is not None:
-        feature_names = meta["feature_names"]
-        missing = [n for n in feature_names if n not in header]
+    _model_file(args.model)
+    _check_output_file(args.out, "--out", args.force)
+    pipe, model = _load_pipeline(args.model, backend=args.backend, device=args.device, required=False)
+    table = csvdata.read_csv(args.csv, args.delimiter)
+    ignore = [name for group in (args.ignore or []) for name in group]
+    for name in ignore:
+        table.index(name, "a column to ignore")
+    id_column = args.id_column
+    if id_column is not None:
+        table.index(id_column, "the ID column")
+    elif pipe is not None and pipe.id_column in table.header:
+        id_column = pipe.id_column
+    if pipe is not None:
+        feature_names = pipe.feature_names
+        missing = [n for n in feature_names if n not in table.header]
         if missing:
             raise CLIError(
                 f"{args.csv!r} lacks the feature column(s) {missing} the model was trained on; "
-                f"its columns are: {', '.join(header)}."
+                f"its columns are: {', '.join(table.header)}."
             )
-        X = _features(header, rows, feature_names, args.csv)
-        X = (X - np.asarray(meta["scaler_mean"])) / np.asarray(meta["scaler_scale"])
     else:
-        # A model saved without the command line: every column is a feature, used as it is.
-        if len(header) != model.n_features:
+        # A model saved without the command line: every column but the ID and the ignored ones is a
+        # feature, used as it is.
+        feature_names = [h for h in table.header if h != id_column and h not in ignore]
+        if len(feature_names) != model.n_features:
             raise CLIError(
-                f"No {os.path.basename(meta_path)!r} beside the model, so every column of {args.csv!r} is a "
-                f"feature: it has {len(header)} columns ({', '.join(header)}), the model expects {model.n_features}."
+                f"{args.model!r} holds no feature names (it was written by anyarray_nn.save), so every column of "
+                f"{args.csv!r} but --id-column and --ignore is a feature: it has {len(feature_names)} "
+                f"({', '.join(feature_names)}), the model expects {model.n_features}."
             )
-        feature_names = header
-        X = _features(header, rows, header, args.csv)
-    if meta:
-        task = meta["task"]
-    else:
+    rows = _rows_to_use(table, feature_names, args.drop_missing)
+    X = csvdata.feature_matrix(table, feature_names, rows, _IGNORE_HINT)
+    if pipe is None:
         task = "classification" if model.output_activation in ("softmax", "sigmoid") else "regression"
-    class_names = meta["class_names"] if meta else None
+        pipe = Pipeline(model, feature_names, task=task)
 
-    if task == "classification":
-        proba = to_numpy(model.predict_proba(X))
-        labels = to_numpy(model.predict(X)).reshape(-1)
-        names = class_names or [str(i) for i in range(max(2, proba.shape[1]))]
-        out_header = ["prediction"]
-        out_rows = [[names[int(i)]] for i in labels]
+    out_header = [] if id_column is None else [id_column]
+    ids = [[] if id_column is None else [table.rows[i][table.index(id_column)]] for i in rows]
+    if pipe.task == "classification":
+        labels = pipe.predict(X)
+        out_header.append("prediction")
+        out_rows = [i + [pipe.class_names[int(k)]] for i, k in zip(ids, labels)]
         if args.proba:
-            if proba.shape[1] == 1:
-                proba = np.concatenate([1.0 - proba, proba], axis=1)
-            out_header += [f"p_{n}" for n in names]
+            proba = pipe.predict_proba(X)
+            out_header += [f"p_{n}" for n in pipe.class_names]
             out_rows = [row + [f"{p:.6g}" for p in ps] for row, ps in zip(out_rows, proba.tolist())]
     else:
-        values = to_numpy(model.predict(X)).reshape(len(rows), -1)
-        if meta:
-            values = values * meta["target_scale"] + meta["target_mean"]
-        out_header = ["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])]
-        out_rows = [[f"{v:.6g}" for v in row] for row in values.tolist()]
+        if args.proba:
+            raise CLIError("--proba gives class probabilities; this model is a regression.")
+        values = pipe.predict(X)
+        out_header += ["prediction"] if values.shape[1] == 1 else [f"prediction_{i}" for i in range(values.shape[1])]
+        out_rows = [i + [f"{v:.6g}" for v in row] for i, row in zip(ids, values.tolist())]
     _write_csv(args.out, out_header, out_rows)
-    print(f"wrote {len(out_rows)} predictions to {args.out}")
+    print(f"wrote {len(out_rows)} predictions to {args.out}" + (f" (with the column {id_column!r})" if id_column else ""))
 
     # When the file also holds the answers, say how well the model did.
-    target = meta["target"] if meta else None
-    if target is not None and target in header:
-        j = header.index(target)
-        if task == "classification":
-            lookup = {n: i for i, n in enumerate(class_names)}
-            truth = [lookup.get(_canonical_label(r[j], class_names)) for r in rows]
-            if all(t is not None for t in truth):
-                print(metrics.classification_report(np.array(truth), labels, class_names=class_names))
+    if pipe.target in table.header:
+        report = _labelled_report(pipe, table, rows, X)
+        if report is not None:
+            print(report[0])
+    return 0
+
+
+def _labelled_report(pipe, table, rows, X):
+    """The report of ``pipe`` on the rows whose target cells are filled in, or None when none is usable."""
+    j = table.index(pipe.target)
+    usable = [k for k, i in enumerate(rows) if not csvdata.is_missing(table.rows[i][j])]
+    if not usable:
+        return None
+    cells = [table.rows[rows[k]][j] for k in usable]
+    Xs = pipe.transform(X[usable])
+    if pipe.task == "classification":
+        lookup = {n: i for i, n in enumerate(pipe.class_names)}
+        truth = [lookup.get(csvdata.canonical_label(c, pipe.class_names, table.decimal_comma)) for c in cells]
+        if any(t is None for t in truth):
+            unknown = sorted({c for c, t in zip(cells, truth) if t is None})
+            print(f"no report: the target column {pipe.target!r} holds classes the model does not know: "
+                  f"{', '.join(map(repr, unknown[:5]))}")
+            return None
+        report, headline, _ = _report(pipe.model, Xs, np.array(truth), True, pipe.class_names)
+    else:
+        truth = [csvdata.parse_number(c, table.decimal_comma) for c in cells]
+        if any(t is None or not math.isfinite(t) for t in truth):
+            return None
+        report, headline, _ = _report(pipe.model, Xs, np.array(truth), False, None, pipe.target_mean, pipe.target_scale)
+    return report, headline, len(usable)
+
+
+# --------------------------------------------------------------------------------------------------
+# evaluate
+def evaluate(args):
+    pipe, model = _load_pipeline(args.model, backend=args.backend, device=args.device)
+    split = pipe.split or {}
+    source = args.data
+    seed = split.get("seed", 0) if args.seed is None else args.seed
+    if source in datasets.NAMES:
+        if args.delimiter or args.drop_missing:
+            raise CLIError(f"--delimiter and --drop-missing apply to CSV files; {source!r} is a named data set.")
+        data = datasets.load(source, seed=seed)
+        if list(data.feature_names) != pipe.feature_names:
+            raise CLIError(
+                f"The data set {source!r} has the features {', '.join(data.feature_names)}, but the model was trained "
+                f"on {', '.join(pipe.feature_names)}."
+            )
+        X, y_raw = np.asarray(data.X), np.asarray(data.y)
+        if pipe.task == "classification":
+            names = [str(n) for n in data.target_names]
+            if names != pipe.class_names:
+                raise CLIError(f"The data set {source!r} has the classes {names}, the model {pipe.class_names}.")
+        name = source
+        kept = len(y_raw)
+    else:
+        drop = args.drop_missing or split.get("drop_missing", False)
+        table = csvdata.read_csv(source, args.delimiter)
+        if pipe.target not in table.header:
+            raise CLIError(
+                f"{source!r} has no column {pipe.target!r} (the target the model predicts), so there is nothing to "
+                f"compare with; its columns are: {', '.join(table.header)}. Use 'predict' for unlabelled rows."
+            )
+        missing = [n for n in pipe.feature_names if n not in table.header]
+        if missing:
+            raise CLIError(
+                f"{source!r} lacks the feature column(s) {missing} the model was trained on; "
+                f"its columns are: {', '.join(table.header)}."
+            )
+        rows = _rows_to_use(table, pipe.feature_names + [pipe.target], drop)
+        X = csvdata.feature_matrix(table, pipe.feature_names, rows, _IGNORE_HINT)
+        cells = [table.rows[i][table.index(pipe.target)] for i in rows]
+        if pipe.task == "classification":
+            lookup = {n: i for i, n in enumerate(pipe.class_names)}
+            y_raw = [lookup.get(csvdata.canonical_label(c, pipe.class_names, table.decimal_comma)) for c in cells]
+            unknown = sorted({c for c, t in zip(cells, y_raw) if t is None})
+            if unknown:
+                raise CLIError(
+                    f"The target column {pipe.target!r} of {source!r} holds classes the model does not know: "
+                    f"{', '.join(map(repr, unknown[:5]))}; it knows {', '.join(pipe.class_names)}."
+                )
+            y_raw = np.array(y_raw, dtype=np.int64)
         else:
-            truth = _numeric_column(rows, j, target, args.csv)
-            print(metrics.regression_report(truth, values[:, 0]))
+            values = [csvdata.parse_number(c, table.decimal_comma) for c in cells]
+            bad = next((k for k, v in enumerate(values) if v is None or not math.isfinite(v)), None)
+            if bad is not None:
+                raise CLIError(f"The target column {pipe.target!r} of {source!r} holds {cells[bad]!r} at line "
+                               f"{table.lines[rows[bad]]}, not a number.")
+            y_raw = np.array(values, dtype=np.float64)
+        name = os.path.basename(source)
+        kept = len(rows)
+
+    same_data = split.get("source") == name and split.get("rows") == kept
+    rows_mode = args.rows
+    if rows_mode == "auto":
+        rows_mode = "test" if same_data else "all"
+    if rows_mode == "test":
+        if not same_data:
+            raise CLIError(
+                f"--rows test takes the held-out rows of the training split, but the model was trained on "
+                f"{split.get('source')!r} ({split.get('rows')} rows), not on {name!r} ({kept} rows); use --rows all."
+            )
+        classification = pipe.task == "classification"
+        _, _, (X, y_raw) = _split(X, y_raw, classification, split["test_size"], split["val_size"], split["seed"])
+        which = (f"the {len(y_raw)} test rows held out when the model was trained on {name!r} (seed {split['seed']}, "
+                 f"test size {split['test_size']:g})")
+    else:
+        which = f"all {len(y_raw)} rows of {name!r}" + (" (training rows included)" if same_data else "")
+    print(f"evaluating {os.path.basename(args.model)} on {which}")
+    Xs = pipe.transform(X)
+    report, headline, _ = _report(model, Xs, y_raw, pipe.task == "classification", pipe.class_names,
+                                  pipe.target_mean, pipe.target_scale)
+    if rows_mode == "all":
+        headline = headline.replace("test ", "", 1).replace("held-out samples", "rows")
+    else:
+        headline = headline.replace("held-out samples", "held-out rows")
+    print(report)
+    print()
+    print(headline)
     return 0
 
 
 # --------------------------------------------------------------------------------------------------
 # export
 def export_model(args):
-    """Write the model as ONNX; with the ``.meta.json`` of ``train`` beside it, as ``predict`` uses it."""
-    if not os.path.exists(args.model):
-        raise CLIError(f"Model file not found: {args.model!r}.")
-    if os.path.isdir(args.model):
-        raise CLIError(f"{args.model!r} is a folder, not a model file.")
+    """Write the model as ONNX; with the pipeline of ``train``, taking the raw feature columns."""
+    _model_file(args.model)
     # Checked before the model file is read, so a typo costs no loading.
     export.check_path(args.out)
     dtype = export.check_dtype(args.dtype, "float32")
     ndx, _ = export._require()
-    model = saving.load(args.model, backend="numpy")
+    pipe, model = _load_pipeline(args.model, backend="numpy", required=False)
     dtype = model.dtype if args.dtype is None else dtype
-    meta = _read_meta(args.model, model)
     X = ndx.argument(shape=("N", model.n_features), dtype=getattr(ndx, dtype))
     metadata = {}
-    if meta is None:
+    if pipe is None:
         # Saved without the command line: the graph is the network alone, like Model.predict.
         proto = export.export_onnx(model, args.out, dtype=dtype)
         labels = "label" in {o.name for o in proto.graph.output}
-        what = "the network alone (no model.meta.json beside it): X is fed as to Model.predict_proba"
+        what = "the network alone (no feature columns or scaler in the file): X is fed as to Model.predict_proba"
     else:
         # Standardized as in training, inside the graph: the file takes the raw feature columns.
-        mean = ndx.asarray(np.asarray(meta["scaler_mean"], dtype=dtype))
-        scale = ndx.asarray(np.asarray(meta["scaler_scale"], dtype=dtype))
+        mean = ndx.asarray(np.asarray(pipe.scaler_mean, dtype=dtype))
+        scale = ndx.asarray(np.asarray(pipe.scaler_scale, dtype=dtype))
         A = export.network_output(model, (X - mean) / scale, dtype, ndx=ndx)
         outputs = {"output": A}
         shapes = {"output": ("N", model.n_outputs)}
-        if meta["task"] == "classification":
+        if pipe.task == "classification":
             outputs["label"] = export._decide(model, A, ndx=ndx)
             shapes["label"] = export._output_shapes(model)["label"]
-            metadata["class_names"] = json.dumps(meta["class_names"])
+            metadata["class_names"] = json.dumps(pipe.class_names)
         else:
             # Values in the target's units, as predict writes them.
-            outputs["output"] = A * float(meta["target_scale"]) + float(meta["target_mean"])
-        metadata["feature_names"] = json.dumps(meta["feature_names"])
+            outputs["output"] = A * float(pipe.target_scale) + float(pipe.target_mean)
+        metadata["feature_names"] = json.dumps(pipe.feature_names)
         proto = export.build(model, {"X": X}, outputs, None, output_shapes=shapes, metadata=metadata)
         export.write_bytes(args.out, proto)
         labels = "label" in outputs
         what = (
-            f"X holds the raw columns {', '.join(meta['feature_names'])} (standardized inside the graph, "
+            f"X holds the raw columns {', '.join(pipe.feature_names)} (standardized inside the graph, "
             f"as in training)"
         )
     outs = "output, label" if labels else "output"
     print(f"wrote {args.out}: input X (N, {model.n_features}) {dtype}, outputs {outs}; {what}")
-    if meta is not None and meta["task"] == "classification":
-        print(f"label holds indices into the class names: {', '.join(meta['class_names'])}")
+    if pipe is not None and pipe.task == "classification":
+        print(f"label holds indices into the class names: {', '.join(pipe.class_names)}")
     return 0
-
-
-def _read_meta(model_path, model):
-    """The ``.meta.json`` that ``train`` wrote beside ``model_path`` (None when there is none), checked
-    against ``model``: only a regular file is opened, and every entry is checked before it is used."""
-    meta_path = os.path.splitext(model_path)[0] + META_SUFFIX
-    if not os.path.lexists(meta_path):
-        return None
-
-    def bad(why):
-        raise CLIError(f"{meta_path!r} is not a valid model description: {why}.")
-
-    try:
-        info = os.stat(meta_path)
-        if not stat.S_ISREG(info.st_mode):
-            bad("it is not a regular file (a folder, FIFO or device)")
-        if info.st_size > io.MAX_HEADER_BYTES:
-            bad(f"it has {info.st_size} bytes, more than the {io.MAX_HEADER_BYTES} a description may have")
-        with open(meta_path, encoding="utf-8") as f:
-            meta = json.load(f)
-    except (OSError, ValueError, RecursionError) as exc:
-        bad(f"{type(exc).__name__}: {exc}")
-    _check_meta(meta, model, bad)
-    return meta
-
-
-def _check_meta(meta, model, bad):
-    if not isinstance(meta, dict):
-        bad(f"it holds a JSON {type(meta).__name__}, not an object")
-    keys = {"format", "version", "task", "target", "feature_names", "class_names", "scaler_mean", "scaler_scale",
-            "target_mean", "target_scale"}
-    if set(meta) != keys:
-        missing, unknown = sorted(keys - set(meta)), sorted(set(meta) - keys)
-        bad(f"its entries differ from {sorted(keys)}" + (f"; it lacks {missing}" if missing else "")
-            + (f"; it has unknown {unknown}" if unknown else ""))
-    if meta["format"] != "anyarray-nn-cli" or meta["version"] != 1:
-        bad(f"it is format {meta['format']!r} version {meta['version']!r}, not 'anyarray-nn-cli' version 1")
-    if meta["task"] not in ("classification", "regression"):
-        bad(f"its task must be 'classification' or 'regression', got {meta['task']!r}")
-    if not isinstance(meta["target"], str):
-        bad(f"its target must be a column name, got {meta['target']!r}")
-    n = model.n_features
-
-    def strings(key, count):
-        value = meta[key]
-        if not isinstance(value, list) or len(value) != count or not all(isinstance(v, str) for v in value):
-            bad(f"{key!r} must be a list of {count} strings, got {_short(value)}")
-
-    def numbers(key, count, positive=False):
-        value = meta[key]
-        ok = isinstance(value, list) and len(value) == count and all(_finite(v, positive) for v in value)
-        if not ok:
-            wanted = "positive finite numbers" if positive else "finite numbers"
-            bad(f"{key!r} must be a list of {count} {wanted} (one per feature of the model), got {_short(value)}")
-
-    strings("feature_names", n)
-    numbers("scaler_mean", n)
-    numbers("scaler_scale", n, positive=True)
-    if not _finite(meta["target_mean"]) or not _finite(meta["target_scale"], positive=True):
-        bad(f"'target_mean' and 'target_scale' must be finite numbers (scale > 0), got {meta['target_mean']!r} "
-            f"and {meta['target_scale']!r}")
-    if meta["task"] == "classification":
-        if model.output_activation not in ("softmax", "sigmoid"):
-            bad(f"it describes a classifier, but the model's output activation is {model.output_activation!r}")
-        strings("class_names", max(2, model.n_outputs))
-    elif meta["class_names"] is not None:
-        bad("a regression has no class names ('class_names' must be null)")
-
-
-def _finite(value, positive=False):
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return ok and (value > 0 or not positive)
-
-
-def _short(value):
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _canonical_label(text, class_names):
-    if text in class_names:
-        return text
-    return _number_name(float(text)) if _is_number(text) else text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -667,26 +857,53 @@ def _presets_text():
             f"  {name:<11} --layers {layers} --activation {cfg['activation']} --optimizer {optimizer} "
             f"--learning-rate {cfg['learning_rate']:g} --epochs {cfg['epochs']} --batch-size {cfg['batch_size']}{extra}"
         )
+    lines += [
+        "",
+        "Ctrl-C stops training with one line: the epoch reached, the last checkpoint and the command that resumes.",
+        "Checkpoints: --checkpoint-every 5 writes OUT/checkpoint.npz; run the same command with --resume to go on.",
+    ]
     return "\n".join(lines)
+
+
+_BACKEND_HELP = ("array library: numpy, cupy, torch, jax, dask, array_api_strict, any installed Array API library, "
+                 "or auto (default: CuPy with a CUDA device, else NumPy)")
+
+
+def _csv_arguments(p, train=False):
+    p.add_argument("--delimiter", type=_delimiter, metavar="CHAR",
+                   help="CSV field separator (default: recognised from the file among , ; tab |)")
+    p.add_argument("--drop-missing", action="store_true", dest="drop_missing",
+                   help="leave out rows with empty or missing cells (NA, NaN, null, ?) instead of stopping with an error "
+                        "naming their line and column")
+    if train:
+        p.add_argument("--ignore", type=_columns, action="append", metavar="COLUMNS",
+                       help="CSV only: columns that are not features, separated by commas (may be repeated)")
+        p.add_argument("--id-column", dest="id_column", metavar="COLUMN",
+                       help="CSV only: a column that identifies rows (not a feature); predict copies it into its output")
 
 
 def build_parser():
     parser = _Parser(
-        prog="anyarray-nn",
-        description="Train multilayer perceptrons on any Array API backend (NumPy, CuPy, torch, ...), "
-        "evaluate them and predict with them.",
+        prog=PROG,
+        description="Train multilayer perceptrons on any Array API backend (NumPy, CuPy, torch, JAX, ...), "
+        "evaluate them, predict with them and export them to ONNX.",
         epilog="Start with: anyarray-nn train iris.  Help on a command: anyarray-nn train --help.",
     )
-    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,predict,export}")
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}",
+                        help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="{train,evaluate,predict,export}")
     fmt = argparse.RawDescriptionHelpFormatter
+    activation_names = activations.names()
+    optimizer_names = optimizers.names()
 
     t = sub.add_parser(
         "train",
         help="train a model on a named data set or a CSV file",
         description=textwrap.fill(
-            "Train a model, print its dimension table, progress and a test report, and save the model, the "
-            "report and the plots into --out. Rows are split into training, validation and test parts "
-            "(stratified for classification) and standardized with statistics of the training rows only.",
+            "Train a model, print its dimension table, progress and a test report, and save the trained pipeline "
+            "(model, feature columns, scaler, class names), the report and the plots into --out. Rows are split into "
+            "training, validation and test parts (stratified for classification) and standardized with statistics "
+            "of the training rows only.",
             88,
         ),
         epilog=_presets_text(),
@@ -695,37 +912,91 @@ def build_parser():
     t.add_argument(
         "data", help=f"a named data set ({', '.join(datasets.NAMES)}) or the path of a CSV file with a header row"
     )
-    t.add_argument("--target", help="CSV only: the column to predict (default: the last column)")
-    t.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
-                   help="CSV only: 'auto' (default) takes text or few distinct integers as classes")
-    t.add_argument("--layers", type=_parse_layers, help="hidden layer sizes, e.g. 16,16 ('none': no hidden layer)")
-    t.add_argument("--activation", help="activation of the hidden layers: relu, tanh, sigmoid, leaky_relu, ...")
-    t.add_argument("--optimizer", help=f"one of {', '.join(optimizers.names())}")
-    t.add_argument("--learning-rate", type=_positive_float, dest="learning_rate")
-    t.add_argument("--epochs", type=_positive_int)
-    t.add_argument("--batch-size", type=_positive_int, dest="batch_size")
-    t.add_argument("--l2", type=_non_negative_float, help="strength of an L2 weight penalty (0: none)")
-    t.add_argument("--dropout", type=_dropout, help="dropout rate of the hidden layers, in [0, 1) (0: none)")
-    t.add_argument("--test-size", type=_test_fraction, dest="test_size",
+    g = t.add_argument_group("data (CSV files)")
+    g.add_argument("--target", help="CSV only: the column to predict (default: the last column)")
+    g.add_argument("--task", choices=["auto", "classification", "regression"], default="auto",
+                   help="CSV only: 'auto' (default) takes text or a few distinct integers as classes, other numbers "
+                        "as regression")
+    _csv_arguments(g, train=True)
+    g = t.add_argument_group("model")
+    g.add_argument("--layers", type=_parse_layers, metavar="SIZES",
+                   help="hidden layer sizes, e.g. 16,16 ('none': no hidden layer)")
+    g.add_argument("--activation", type=_registry_choice("activation", activations.names), metavar="NAME",
+                   help=f"activation of the hidden layers, one of: {', '.join(activation_names)}")
+    g.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="float type (default: float32)")
+    g = t.add_argument_group("training")
+    g.add_argument("--optimizer", type=_registry_choice("optimizer", optimizers.names), metavar="NAME",
+                   help=f"one of: {', '.join(optimizer_names)}")
+    g.add_argument("--learning-rate", type=_positive_float, dest="learning_rate", metavar="RATE",
+                   help="step size of the optimizer, > 0 (lbfgs ignores it)")
+    g.add_argument("--epochs", type=_positive_int, metavar="N",
+                   help="passes over the training rows; after --resume, the total count of the run")
+    g.add_argument("--batch-size", type=_positive_int, dest="batch_size", metavar="N",
+                   help="training rows per step (lbfgs uses them all)")
+    g.add_argument("--l2", type=_non_negative_float, help="strength of an L2 weight penalty (0: none)")
+    g.add_argument("--dropout", type=_dropout, help="dropout rate of the hidden layers, in [0, 1) (0: none)")
+    g.add_argument("--early-stopping", type=_positive_int, dest="early_stopping", metavar="PATIENCE",
+                   help="stop after this many epochs without improvement, keeping the best epoch's weights")
+    g.add_argument("--monitor", choices=sorted(EarlyStopping.MONITORS),
+                   help="what early stopping watches (default: val_loss, or loss with --val-size 0)")
+    g.add_argument("--min-delta", type=_non_negative_float, default=0.0, dest="min_delta", metavar="DELTA",
+                   help="smallest change early stopping counts as an improvement (default: 0)")
+    g = t.add_argument_group("split")
+    g.add_argument("--test-size", type=_test_fraction, dest="test_size", metavar="FRACTION",
                    help="fraction of rows held out for the test report, in (0, 1)")
-    t.add_argument("--val-size", type=_val_fraction, dest="val_size",
+    g.add_argument("--val-size", type=_val_fraction, dest="val_size", metavar="FRACTION",
                    help="fraction of rows for validation, in [0, 1) (0: none)")
-    t.add_argument("--backend", default="auto", help="numpy, cupy, torch, jax, dask, array_api_strict, any installed Array API library, or auto (default)")
-    t.add_argument("--device", help="device on the backend: cpu, cuda:0, device1, ...")
-    t.add_argument("--dtype", default="float32", choices=["float32", "float64"], help="default: float32")
-    t.add_argument("--seed", type=_non_negative_int, default=0, help="seeds the split, initial weights and shuffling (default: 0)")
-    t.add_argument("--out", help="output folder (default: anyarray-nn-runs/NAME)")
-    t.add_argument("--no-plots", action="store_true", dest="no_plots", help="do not draw the PNG plots")
-    t.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
-                   help="0 silent, 1 about twenty lines (default), 2 every epoch")
+    g.add_argument("--seed", type=_non_negative_int, default=0,
+                   help="seeds the split, the initial weights and the shuffling (default: 0)")
+    g = t.add_argument_group("checkpoints")
+    g.add_argument("--checkpoint", metavar="PATH",
+                   help="checkpoint file, written atomically (default with --checkpoint-every or --resume: "
+                        "OUT/checkpoint.npz)")
+    g.add_argument("--checkpoint-every", type=_positive_int, dest="checkpoint_every", metavar="N",
+                   help="write the checkpoint every N epochs and after the last (default with --checkpoint: 1)")
+    g.add_argument("--resume", action="store_true",
+                   help="continue from the checkpoint when it exists (start afresh when not); same data and options")
+    g.add_argument("--resume-from", dest="resume_from", metavar="PATH",
+                   help="continue from this checkpoint or saved model file")
+    g.add_argument("--force", action="store_true",
+                   help="start afresh even though the checkpoint holds an earlier run, and write over it")
+    g = t.add_argument_group("where and how")
+    g.add_argument("--backend", default="auto", help=_BACKEND_HELP)
+    g.add_argument("--device", help="device on the backend: cpu, cuda:0, device1, ... (default: the backend's)")
+    g.add_argument("--out", help="output folder (default: anyarray-nn-runs/NAME)")
+    g.add_argument("--no-plots", action="store_true", dest="no_plots", help="do not draw the PNG plots")
+    g.add_argument("--verbose", type=int, choices=[0, 1, 2], default=1,
+                   help="0 silent, 1 about twenty epoch lines and how training ended (default), 2 every epoch")
+
+    ev = sub.add_parser(
+        "evaluate",
+        help="report how a trained model does on labelled data",
+        description=textwrap.fill(
+            "Print the report (confusion matrix, precision, recall and F1 per class; or R2, MAE and RMSE) of a model "
+            "written by 'train' on labelled rows: a named data set or a CSV file that holds the target column. On "
+            "the data it was trained on, the test rows held out in training are used (--rows auto).",
+            88,
+        ),
+        formatter_class=fmt,
+    )
+    ev.add_argument("model", help="a model file written by 'train' (OUT/model.npz)")
+    ev.add_argument("data", help=f"a named data set ({', '.join(datasets.NAMES)}) or a CSV file with the target column")
+    ev.add_argument("--rows", choices=["auto", "all", "test"], default="auto",
+                    help="'test': the rows held out when training on this data; 'all': every row; 'auto' (default): "
+                         "'test' on the training data, 'all' on other data")
+    ev.add_argument("--seed", type=_non_negative_int,
+                    help="seed of a generated data set (rain, regression; default: the one used in training)")
+    _csv_arguments(ev)
+    ev.add_argument("--backend", default="auto", help=_BACKEND_HELP)
+    ev.add_argument("--device", help="device on the backend (default: the backend's)")
 
     p = sub.add_parser(
         "predict",
-        help="predict with a saved model on a CSV file",
+        help="predict with a trained model on a CSV file",
         description=textwrap.fill(
-            "Load a model saved by 'train' and write one prediction per row of a CSV file. The columns the "
-            "model was trained on are picked by name and standardized as in training; when the file also "
-            "holds the target column, a report is printed.",
+            "Load a model written by 'train' and write one prediction per row of a CSV file. The columns the "
+            "model was trained on are picked by name and standardized as in training; an ID column is copied into "
+            "the output; when the file also holds the target column, a report is printed.",
             88,
         ),
         formatter_class=fmt,
@@ -733,19 +1004,26 @@ def build_parser():
     p.add_argument("model", help="a model file written by 'train' (OUT/model.npz)")
     p.add_argument("csv", help="CSV file with a header row holding the feature columns")
     p.add_argument("--out", default="predictions.csv", help="CSV file to write (default: predictions.csv)")
+    p.add_argument("--force", action="store_true", help="replace --out when it exists")
     p.add_argument("--proba", action="store_true", help="classification: add one probability column per class")
-    p.add_argument("--backend", default="auto", help="numpy, cupy, torch, jax, dask, array_api_strict, any installed Array API library, or auto (default)")
-    p.add_argument("--device", help="device on the backend")
+    p.add_argument("--id-column", dest="id_column", metavar="COLUMN",
+                   help="a column to copy into the output beside each prediction (default: the ID column of "
+                        "training, when the file has it)")
+    p.add_argument("--ignore", type=_columns, action="append", metavar="COLUMNS",
+                   help="for a model saved without feature names: columns that are not features")
+    _csv_arguments(p)
+    p.add_argument("--backend", default="auto", help=_BACKEND_HELP)
+    p.add_argument("--device", help="device on the backend (default: the backend's)")
 
     e = sub.add_parser(
         "export",
-        help="write a saved model as an ONNX file (needs: pip install \"anyarray-nn[onnx]\")",
+        help="write a trained model as an ONNX file (needs: pip install \".[onnx]\")",
         description=textwrap.fill(
             "Write a saved model as an ONNX file for onnxruntime or any ONNX runtime: input 'X' (N, "
             "n_features), output 'output' (the network output, probabilities for classifiers) and, for "
-            "classifiers, 'label' (class indices). With the model.meta.json that 'train' writes beside the "
-            "model, the graph standardizes the raw feature columns as in training, and regression outputs "
-            "are in the target's units, as 'predict' writes them.",
+            "classifiers, 'label' (class indices). For a model written by 'train', the graph standardizes the raw "
+            "feature columns as in training, and regression outputs are in the target's units, as 'predict' writes "
+            "them.",
             88,
         ),
         formatter_class=fmt,
@@ -757,21 +1035,34 @@ def build_parser():
     return parser
 
 
+#: The function each command runs (looked up when it runs, so it can be replaced).
+COMMANDS = {"train": "train", "evaluate": "evaluate", "predict": "predict", "export": "export_model"}
+
+
 def main(argv=None):
+    """Run the command line on ``argv`` (default: ``sys.argv[1:]``); the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
-    args.argv = argv[1:]
+    args.argv = argv[argv.index(args.command) + 1:] if args.command in argv else argv[1:]
+    where = f"{PROG} {args.command}"
     try:
-        if args.command == "train":
-            return train(args)
-        if args.command == "export":
-            return export_model(args)
-        return predict(args)
+        return globals()[COMMANDS[args.command]](args)
+    except _Interrupted as exc:
+        print(f"{where}: {exc}", file=sys.stderr, flush=True)
+        return INTERRUPTED
+    except KeyboardInterrupt:
+        print(f"{where}: interrupted.", file=sys.stderr, flush=True)
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (``anyarray-nn ... | head``): stop quietly, as other command-line tools do.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
     except MemoryError as exc:
         # The last resort: sizes are checked before allocating where they can be.
         print(
-            f"anyarray-nn {args.command}: error: out of memory ({exc or 'MemoryError'}); choose smaller --layers "
+            f"{where}: error: out of memory ({exc or 'MemoryError'}); choose smaller --layers "
             f"or --batch-size, or use less data.",
             file=sys.stderr,
         )
@@ -779,7 +1070,7 @@ def main(argv=None):
     except (CLIError, ValueError, TypeError, ImportError, OSError, RuntimeError) as exc:
         # Errors of this library name the argument and what was expected: show them without a traceback.
         message = " ".join(str(exc).split())  # one line, whatever the message holds
-        print(f"anyarray-nn {args.command}: error: {message}", file=sys.stderr)
+        print(f"{where}: error: {message}", file=sys.stderr)
         return 2
 
 

@@ -16,6 +16,7 @@ ort = pytest.importorskip("onnxruntime", reason="running exported models needs o
 
 import anyarray_nn as ann  # noqa: E402
 from anyarray_nn import activations, cli  # noqa: E402
+from anyarray_nn.pipeline import Pipeline  # noqa: E402
 
 N_FEATURES = 6
 BATCHES = (1, 7, 1000)
@@ -276,15 +277,15 @@ def test_cli_export_of_a_trained_run_standardizes_inside_the_graph(tmp_path, cap
     assert cli.main(["export", str(run / "model.npz"), str(run / "model.onnx")]) == 0
     assert "standardized inside the graph" in capsys.readouterr().out
     data = ann.datasets.load("iris")
-    meta = json.loads((run / "model.meta.json").read_text())
-    model = ann.load(run / "model.npz", backend="numpy")
-    Xs = (data.X - np.asarray(meta["scaler_mean"])) / np.asarray(meta["scaler_scale"])
+    pipe = Pipeline.load(run / "model.npz", backend="numpy")
+    model = pipe.model
+    Xs = (data.X - pipe.scaler_mean) / pipe.scaler_scale
     got = run_onnx(str(run / "model.onnx"), data.X.astype(np.float32))
     np.testing.assert_allclose(got["output"], model.predict_proba(Xs), rtol=1e-4, atol=1e-6)
     assert np.mean(got["label"] == ann.to_numpy(model.predict(Xs))) == 1.0
     props = {p.key: p.value for p in onnx.load(str(run / "model.onnx")).metadata_props}
-    assert json.loads(props["class_names"]) == meta["class_names"]
-    assert json.loads(props["feature_names"]) == meta["feature_names"]
+    assert json.loads(props["class_names"]) == pipe.class_names
+    assert json.loads(props["feature_names"]) == pipe.feature_names
 
 
 def test_cli_export_bad_input(tmp_path, X, capsys, monkeypatch):

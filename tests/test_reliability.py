@@ -11,6 +11,7 @@ import math
 import os
 import threading
 import tomllib
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -20,6 +21,7 @@ import anyarray_nn as ann
 from anyarray_nn import cli
 from anyarray_nn import io as model_io
 from anyarray_nn.io import ModelFileError
+from anyarray_nn.pipeline import Pipeline
 
 ROOT = Path(__file__).resolve().parents[1]
 QUIET = ann.Settings(epochs=2, batch_size=32, verbose=0)
@@ -286,20 +288,21 @@ def test_command_line_does_not_open_a_fifo_model(fifo, tmp_path, capsys, command
 
 
 @needs_fifo
-def test_command_line_does_not_open_a_fifo_description(trained_run, tmp_path, capsys):
-    model_path, csv_path = trained_run
+def test_command_line_does_not_open_a_fifo_left_by_an_earlier_version(tmp_path, capsys):
+    """A run folder of an earlier version kept its description in model.meta.json: named, never opened."""
     meta = tmp_path / "copy" / "model.meta.json"
     meta.parent.mkdir()
-    model_copy = meta.parent / "model.npz"
-    model_copy.write_bytes(model_path.read_bytes())
+    ann.save(_trained(), meta.parent / "model.npz")  # a model file without a pipeline
+    csv_path = tmp_path / "x.csv"
+    csv_path.write_text("a,b,c,d\n1,2,3,4\n")
     os.mkfifo(meta)
     try:
         result = {}
         hung, error = _returns_promptly(
-            lambda: result.update(rc=cli.main(["predict", str(model_copy), str(csv_path), "--out", str(tmp_path / "p.csv")]))
+            lambda: result.update(rc=cli.main(["evaluate", str(meta.parent / "model.npz"), str(csv_path)]))
         )
         assert not hung and error is None and result["rc"] == 2
-        assert "not a regular file" in capsys.readouterr().err
+        assert "earlier version" in capsys.readouterr().err
     finally:
         try:
             os.close(os.open(meta, os.O_WRONLY | os.O_NONBLOCK))
@@ -498,8 +501,10 @@ def test_load_as_float32_refuses_values_beyond_its_range(tmp_path, target):
     arrays[target].flat[0] = -1e300 if target.startswith("b") else 1e300  # v (state4..7) stays non-negative
     _write(path, header, arrays)
     assert ann.load(path).dtype == "float64"  # as float64 it is a valid file
-    with pytest.raises(ModelFileError, match="beyond float32's range"):
-        ann.load(path, dtype="float32")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # refused with its message, and without an overflow warning on the way
+        with pytest.raises(ModelFileError, match="beyond float32's range"):
+            ann.load(path, dtype="float32")
 
 
 def test_float32_file_loads_as_float32_and_float64(tmp_path):
@@ -588,53 +593,62 @@ def trained_run(tmp_path_factory):
     """A model trained by the command line (one epoch), and a CSV of its feature columns."""
     folder = tmp_path_factory.mktemp("run")
     assert cli.main(["train", "iris", "--epochs", "1", "--verbose", "0", "--no-plots", "--out", str(folder)]) == 0
-    meta = json.loads((folder / "model.meta.json").read_text())
+    feature_names = Pipeline.load(folder / "model.npz").feature_names
     csv_path = folder / "x.csv"
-    csv_path.write_text(",".join(meta["feature_names"]) + "\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
+    csv_path.write_text(",".join(feature_names) + "\n5.1,3.5,1.4,0.2\n6.7,3.0,5.2,2.3\n")
     return folder / "model.npz", csv_path
 
 
-META_DAMAGE = {
-    "not-json": "{broken",
-    "a-list": [1, 2],
-    "missing-scaler": lambda m: m.pop("scaler_mean"),
-    "scaler-text": lambda m: m.update(scaler_mean="abc"),
-    "scaler-short": lambda m: m.update(scaler_mean=[0.0, 1.0]),
-    "scaler-nan": lambda m: m.update(scaler_scale=[math.nan] * 4),
-    "scale-zero": lambda m: m.update(scaler_scale=[0.0, 1.0, 1.0, 1.0]),
-    "too-few-class-names": lambda m: m.update(class_names=["setosa"]),
-    "class-names-numbers": lambda m: m.update(class_names=[1, 2, 3]),
-    "feature-names-number": lambda m: m.update(feature_names=5),
-    "unknown-task": lambda m: m.update(task="clustering"),
-    "target-scale-text": lambda m: m.update(target_scale="x"),
-    "unknown-entry": lambda m: m.update(extra=1),
-    "other-format": lambda m: m.update(format="other"),
+# Each damage of the trained pipeline's record, and the field the message must name.
+PIPELINE_DAMAGE = {
+    "a-list": (lambda p: [1, 2], "'pipeline' must be an object"),
+    "missing-scaler": (lambda p: p.pop("scaler"), "it lacks ['scaler']"),
+    "scaler-text": (lambda p: p["scaler"].update(mean="abc"), "'scaler.mean'"),
+    "scaler-short": (lambda p: p["scaler"].update(mean=[0.0, 1.0]), "'scaler.mean' must be a list of 4"),
+    "scaler-nan": (lambda p: p["scaler"].update(scale=[math.nan] * 4), "'scaler.scale'"),
+    "scale-zero": (lambda p: p["scaler"].update(scale=[0.0, 1.0, 1.0, 1.0]), "positive finite"),
+    "too-few-class-names": (lambda p: p.update(class_names=["setosa"]), "'class_names' must be a list of 3"),
+    "class-names-numbers": (lambda p: p.update(class_names=[1, 2, 3]), "'class_names'"),
+    "class-names-repeated": (lambda p: p.update(class_names=["a", "a", "b"]), "distinct"),
+    "feature-names-number": (lambda p: p.update(feature_names=5), "'feature_names'"),
+    "unknown-task": (lambda p: p.update(task="clustering"), "'task' must be one of"),
+    "target-scaling-on-classes": (lambda p: p.update(target_scaling={"mean": 0.0, "scale": "x"}), "'target_scaling'"),
+    "unknown-entry": (lambda p: p.update(extra=1), "unknown ['extra']"),
+    "other-version": (lambda p: p.update(version=2), "'version' must be 1"),
+    "id-is-a-feature": (lambda p: p.update(id_column=p["feature_names"][0]), "'id_column'"),
+    "split-rows-negative": (lambda p: p["split"].update(rows=-3), "'split' 'rows'"),
+    "split-test-size": (lambda p: p["split"].update(test_size=1.5), "'test_size'"),
 }
 
 
-@pytest.mark.parametrize("name", list(META_DAMAGE))
-@pytest.mark.parametrize("command", ["predict", "export"])
-def test_damaged_model_description_is_one_line(trained_run, tmp_path, capsys, name, command):
+def _damaged_copy(model_path, folder, damage):
+    header, arrays = model_io.read_model_file(model_path)
+    record = header["pipeline"]
+    result = damage(record)
+    header["pipeline"] = result if isinstance(result, list) else record
+    for key in ("format", "format_version", "library_version", "arrays"):
+        header.pop(key)
+    model_io.write_model_file(folder / "model.npz", header, arrays)
+    return folder / "model.npz"
+
+
+@pytest.mark.parametrize("name", list(PIPELINE_DAMAGE))
+@pytest.mark.parametrize("command", ["predict", "evaluate", "export"])
+def test_damaged_pipeline_is_one_line_naming_the_field(trained_run, tmp_path, capsys, name, command):
     if command == "export":
         pytest.importorskip("ndonnx")
     model_path, csv_path = trained_run
-    folder = tmp_path / "copy"
-    folder.mkdir()
-    (folder / "model.npz").write_bytes(model_path.read_bytes())
-    meta = json.loads(model_path.with_name("model.meta.json").read_text())
-    damage = META_DAMAGE[name]
-    if callable(damage):
-        damage(meta)
-        text = json.dumps(meta)
-    else:
-        text = damage if isinstance(damage, str) else json.dumps(damage)
-    (folder / "model.meta.json").write_text(text)
-    if command == "predict":
-        argv = ["predict", str(folder / "model.npz"), str(csv_path), "--out", str(tmp_path / "p.csv")]
-    else:
-        argv = ["export", str(folder / "model.npz"), str(tmp_path / "m.onnx")]
+    damage, field = PIPELINE_DAMAGE[name]
+    path = _damaged_copy(model_path, tmp_path, damage)
+    argv = {
+        "predict": ["predict", str(path), str(csv_path), "--out", str(tmp_path / "p.csv")],
+        "evaluate": ["evaluate", str(path), "iris"],
+        "export": ["export", str(path), str(tmp_path / "m.onnx")],
+    }[command]
     line = _one_line_error(*_run(argv, capsys))
-    assert "model.meta.json" in line and "not a valid model description" in line
+    assert "model.npz" in line and ("not a valid anyarray_nn pipeline" in line or "not a valid anyarray_nn model" in line)
+    if field is not None:
+        assert field in line
     assert not (tmp_path / "p.csv").exists() and not (tmp_path / "m.onnx").exists()
 
 
