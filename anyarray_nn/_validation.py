@@ -168,6 +168,28 @@ def check_X(X, backend, n_features, name="X", to_device=True):
     return _to_backend(arr, backend, name)
 
 
+def unknown_rows_error(name, shape):
+    """The ValueError for an array whose number of rows is unknown (Dask chunks of unknown size)."""
+    return ValueError(
+        f"`{name}` has chunks of unknown size (shape {tuple(shape)}), so its rows cannot be counted or matched "
+        f"with other arrays; compute them first with `{name.split('[')[0]}.compute_chunk_sizes()` (Dask), or "
+        f"pass the computed array."
+    )
+
+
+def rows_unknown(n):
+    """Whether a first dimension ``n`` is unknown: ``nan`` (Dask chunks of unknown size) or None."""
+    return n is None or (isinstance(n, float) and math.isnan(n))
+
+
+def check_known_rows(x, name):
+    """Refuse an array whose number of rows is unknown (see :func:`unknown_rows_error`); return ``x``."""
+    shape = getattr(x, "shape", None)
+    if shape is not None and len(shape) and rows_unknown(shape[0]):
+        raise unknown_rows_error(name, shape)
+    return x
+
+
 def _check_shape(shape, n_features, name):
     if len(shape) != 2:
         hint = " (for a single feature use X.reshape(-1, 1); for one sample X.reshape(1, -1))" if len(shape) == 1 else ""
@@ -191,6 +213,12 @@ def check_targets(y, backend, loss, n_out, n_samples, name="y"):
     -------
     array of the backend, shape (n_samples, n_out), backend dtype
     """
+    if rows_unknown(n_samples):
+        # The features' rows are unknown (a Dask X of chunks of unknown size), not a count of "nan" rows.
+        raise ValueError(
+            f"`X` has chunks of unknown size (it has {n_samples} rows), so its rows cannot be matched with "
+            f"`{name}`'s; compute them first with `X.compute_chunk_sizes()` (Dask), or pass the computed array."
+        )
     arr = _host_numeric(y, name)
     if arr.ndim == 0 or arr.ndim > 2:
         raise ValueError(f"`{name}` must be 1-D (n_samples,) or 2-D (n_samples, n_outputs), got shape {arr.shape}.")

@@ -37,6 +37,7 @@ import warnings
 
 from . import distributed, io
 from ._validation import check_number, check_positive_int
+from .losses import BinaryCrossEntropy, CrossEntropy
 
 try:  # a progress bar inside long epochs when tqdm is installed, plain lines otherwise
     from tqdm.auto import tqdm as _tqdm
@@ -334,19 +335,66 @@ class ProgressLogger(Callback):
 
 
 class DivergenceGuard(Callback):
-    """Stops training when the loss or the weights become NaN or infinite, keeping the last finite weights.
+    """Stops training when the loss or the weights become NaN or infinite, keeping the last finite weights;
+    warns once when a finite loss explodes by orders of magnitude.
 
     The check uses the epoch's loss and a sum over all weights, both read with the epoch's other figures.
-    The model gets back the weights of the previous epoch, and its optimizer state (spoiled as well) is
-    dropped; a RuntimeWarning says what happened.
+    On NaN or infinity the model gets back the weights of the previous epoch, and its optimizer state
+    (spoiled as well) is dropped; a RuntimeWarning says what happened.
+
+    A loss can also explode and stay finite (Adam with a learning rate of 1e10 gives losses near 1e20):
+    the guard then warns once per fit, with a RuntimeWarning, when the epoch's loss exceeds ``factor``
+    times a reference, and training goes on. The reference is
+
+    - for cross-entropy (softmax) and binary cross-entropy (sigmoid) losses, the loss of a classifier
+      that gives every class the same probability: ``log(n_classes)``, ``log(2)`` per label. It is known
+      before training, so an explosion within the first epoch is caught too: a mean loss of a million
+      times that means the true classes get probabilities like ``exp(-1e6)``, which only blown-up
+      weights give;
+    - for every other loss (regression, where the scale is the targets'), the first positive loss of the
+      fit (of its History when resumed). An explosion inside the first epoch of a regression shows only
+      when it turns into NaN or infinity.
+
+    Parameters
+    ----------
+    learning_rate : float, optional
+        Named in the messages.
+    factor : float, default 1e6
+        How many times the reference a finite loss must exceed to count as exploded.
+
+    Attributes
+    ----------
+    exploded : dict or None
+        ``{"epoch", "loss", "reference"}`` of the warning, once given.
     """
 
-    def __init__(self, learning_rate=None):
+    def __init__(self, learning_rate=None, factor=1e6):
         super().__init__()
         self.learning_rate = learning_rate
+        self.factor = check_number(factor, "factor", low=1.0, low_open=True, high=None)
+        self.exploded = None
+        self._reference = self._reference_text = None
 
     def on_train_begin(self, logs=None):
         self._last_good = self._copy()
+        self.exploded = None
+        self._reference, self._reference_text = self._chance_level()
+        if self._reference is None:
+            # A resumed fit keeps the scale its first epochs set.
+            history = getattr(self.model, "history_", None)
+            earlier = [v for v in getattr(history, "loss", []) if math.isfinite(v) and v > 0]
+            if earlier:
+                self._reference, self._reference_text = earlier[0], "the first loss of this model's History"
+
+    def _chance_level(self):
+        """``(loss, description)`` of uniform predictions for a classification loss, else ``(None, None)``."""
+        loss = getattr(getattr(self.model, "solver_", None), "loss", None)
+        if isinstance(loss, BinaryCrossEntropy):
+            return math.log(2.0), "log(2), the binary cross-entropy of predicting 0.5 for every label"
+        if isinstance(loss, CrossEntropy):
+            k = max(2, int(getattr(self.model, "n_outputs", 2)))
+            return math.log(k), f"log({k}), the cross-entropy of giving each of the {k} classes the same probability"
+        return None, None
 
     def _copy(self):
         xp = self.model.xp
@@ -356,6 +404,7 @@ class DivergenceGuard(Callback):
         loss = logs["loss"]
         if math.isfinite(loss) and logs.get("weights_finite", True):
             self._last_good = self._copy()
+            self._check_explosion(epoch, loss)
             return
         self.model.set_parameters(self._last_good, check=False)
         self.model.optimizer_state_ = None
@@ -367,6 +416,26 @@ class DivergenceGuard(Callback):
         )
         warnings.warn(self.stop_reason + ".", RuntimeWarning, stacklevel=4)
         self.stop_training = True
+
+    def _check_explosion(self, epoch, loss):
+        """Warn once when the finite ``loss`` exceeds ``factor`` times the reference (see the class)."""
+        if self.exploded is not None:
+            return
+        if self._reference is None:
+            if loss > 0:  # a loss of 0 (or below, for a loss that can be negative) sets no scale
+                self._reference, self._reference_text = loss, f"the loss of epoch {epoch}, the first of this fit"
+            return
+        if loss > self.factor * self._reference:
+            self.exploded = {"epoch": epoch, "loss": loss, "reference": self._reference}
+            warnings.warn(
+                f"The training loss exploded at epoch {epoch}: {loss:.3g} is more than {self.factor:g} times "
+                f"{self._reference_text} ({self._reference:.3g}). Training goes on, but its weights are likely "
+                f"useless"
+                + (f"; try a lower learning rate (now {self.learning_rate:g})" if self.learning_rate is not None else "")
+                + ".",
+                RuntimeWarning,
+                stacklevel=5,
+            )
 
 
 class LearningRateSchedule(Callback):

@@ -18,6 +18,12 @@ name       shape                            content
                                             0/1 labels (``output >= 0.5``; ``(N,)`` for one unit)
 ========== ================================ ===========================================================
 
+The graph does not check its input, where ``Model.predict`` refuses NaN and infinities with a
+ValueError: a row holding NaN (or an infinity, which the products turn into NaN) gets NaN in
+``output`` and label 0 in ``label`` (ONNX's ArgMax and ``NaN >= 0.5`` both give 0), a valid class
+that cannot be told from a real prediction. Check rows before serving them (for instance
+``np.isfinite(X).all(axis=1)``) or read ``output`` for NaN.
+
 ndonnx and onnx are optional dependencies: ``pip install "anyarray-nn[onnx]"``.
 """
 
@@ -73,6 +79,10 @@ def export_onnx(model, path, *, dtype=None, opset=None):
     -----
     The graph's input has the float type chosen here: feed ``X`` of exactly that dtype
     (``X.astype(np.float32)``), as ONNX runtimes do not convert inputs.
+
+    The graph does not check values: a row holding NaN (or an infinity, which becomes NaN on the way)
+    gives NaN in ``output`` and **label 0** in ``label``, which looks like a prediction of class 0,
+    where ``Model.predict`` raises a ValueError for such input. Check the rows before serving them.
     """
     ndx, onnx = _require()
     dtype, opset = _check_args(model, path, dtype, opset)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import array_api_compat
 
+from ._validation import check_known_rows
 from .backend import common_library, to_numpy, widest_dtype
 
 AVERAGES = (None, "macro", "weighted", "micro")
@@ -32,6 +33,7 @@ def _common(arrays, names):
     for a, name in zip(arrays, names):
         if a is None:
             raise TypeError(f"`{name}` must be an array, got None.")
+        check_known_rows(a, name)
     try:
         return common_library(*arrays)
     except TypeError as exc:
