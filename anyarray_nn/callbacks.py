@@ -103,6 +103,8 @@ class History(Callback):
     compiled : str
         How the training step ran in the last fit: ``"jax.jit"``, ``"torch.compile"`` or ``"eager: ..."``
         with the reason (see ``Settings(compile=...)``).
+    converged : bool or None
+        L-BFGS: whether its last fit met its tolerance (None for mini-batch training).
     """
 
     KEYS = ("loss", "val_loss", "accuracy", "val_accuracy", "epoch_time", "learning_rate")
@@ -114,6 +116,7 @@ class History(Callback):
         self.stop_reason = ""
         self.best_epoch = None
         self.compiled = ""
+        self.converged = None
 
     @property
     def epochs(self):

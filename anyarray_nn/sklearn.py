@@ -38,7 +38,7 @@ try:
     from sklearn.metrics import accuracy_score, r2_score
     from sklearn.model_selection import train_test_split
     from sklearn.preprocessing import LabelBinarizer
-    from sklearn.utils import check_random_state, gen_batches, shuffle
+    from sklearn.utils import check_random_state, shuffle
     from sklearn.utils.metaestimators import available_if
     from sklearn.utils.multiclass import check_classification_targets, type_of_target, unique_labels
     from sklearn.utils.validation import (
@@ -57,11 +57,13 @@ except ImportError as exc:  # pragma: no cover - exercised only without scikit-l
 import array_api_compat
 import numpy as np
 
-from . import activations, export, lbfgs, losses, network, optimizers, schedules
+from . import activations, export, losses, network, optimizers, schedules
 from .backend import Backend, to_numpy
+from .callbacks import Callback
 from .layers import Layer
 from .model import Model
 from .regularization import Regularization
+from .training import Settings, Solver
 
 __all__ = ["MLPClassifier", "MLPRegressor"]
 
@@ -114,28 +116,27 @@ class _ScikitLearnLoss(losses.Loss):
     """scikit-learn's MLP objective on top of a library loss: summed over the outputs, weighted by sample.
 
     scikit-learn's losses are means over the samples of a sum over the outputs (half of it for the
-    squared error), where this library's are means over every entry; ``factor`` converts. With sample
-    weights the targets arrive as ``[Y | v]``, one extra column of weights normalized so that they add
-    up to the number of rows, and the value is the weighted mean of the per-sample values (``rows``).
-    Without the extra column the library loss does the work as it is.
+    squared error), where this library's are means over every entry; ``factor`` converts. ``rows`` gives
+    each sample's value, so that sample weights make the loss their weighted mean
+    (:meth:`~anyarray_nn.losses.Loss.weighted_forward`).
     """
 
     def __init__(self, inner, factor, rows):
-        self.inner, self.factor, self.rows = inner, float(factor), rows
+        self.inner, self.factor, self._rows = inner, float(factor), rows
         self.name = inner.name
         self.classification = inner.classification
 
     def forward(self, Z, A, T, activation, *, xp):
-        k = A.shape[1]
-        if T.shape[1] == k:
-            return self.factor * self.inner.forward(Z, A, T, activation, xp=xp)
-        return xp.sum(T[:, k] * self.rows(Z, A, T[:, :k], xp=xp)) / Z.shape[0]
+        return self.factor * self.inner.forward(Z, A, T, activation, xp=xp)
 
     def backward(self, Z, A, T, activation, *, xp):
-        k = A.shape[1]
-        if T.shape[1] == k:
-            return self.factor * self.inner.backward(Z, A, T, activation, xp=xp)
-        return (self.factor * self.inner.backward(Z, A, T[:, :k], activation, xp=xp)) * T[:, k:]
+        return self.factor * self.inner.backward(Z, A, T, activation, xp=xp)
+
+    def rows(self, Z, A, T, activation, *, xp):
+        return self._rows(Z, A, T, xp=xp)
+
+    def get_config(self):
+        return {"inner": self.inner.name, "factor": self.factor, "rows": self._rows.__name__}
 
 
 def _rows_squared(Z, A, Y, *, xp):
@@ -498,8 +499,12 @@ class _BaseMLP(BaseEstimator):
 
     # ----------------------------------------------------------------------------------------------
     # training
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, callbacks=None):
         """Train the network on ``(X, y)`` (continuing from the current weights with ``warm_start``).
+
+        Training runs on :meth:`anyarray_nn.Model.fit`, set up as scikit-learn trains: its shuffling, its
+        ``tol`` / ``n_iter_no_change`` rule, its learning-rate rules, ``alpha`` per sample of a batch.
+        The engine's History is ``history_``; on JAX the step is compiled (``history_.compiled``).
 
         Parameters
         ----------
@@ -509,19 +514,24 @@ class _BaseMLP(BaseEstimator):
         y : array-like, shape (n_samples,) or (n_samples, n_outputs)
             Class labels or a label indicator matrix (classifier), target values (regressor).
         sample_weight : array-like, shape (n_samples,), optional
-            Weight of each sample in the loss (and in the validation score with ``early_stopping``).
+            Weight of each sample in the loss (and in the validation score with ``early_stopping``). A
+            batch whose weights add up to 0 adds nothing.
+        callbacks : list of anyarray_nn.Callback, optional
+            Called after every epoch (every L-BFGS iteration), after the estimator's own rule.
 
         Returns
         -------
         self
         """
-        return self._fit(X, y, sample_weight, incremental=False)
+        return self._fit(X, y, sample_weight, incremental=False, callbacks=callbacks)
 
-    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None):
+    def _fit(self, X, y, sample_weight=None, incremental=False, classes=None, callbacks=None):
         params = self._check_params()
         if incremental and self.early_stopping:
             raise ValueError("partial_fit does not support early_stopping=True")
         first = not hasattr(self, "model_") or (not self.warm_start and not incremental)
+        if not first:
+            self._check_same_network(params)
         X, y = self._validate_fit(X, y, reset=first)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(to_numpy(sample_weight) if _foreign_array(sample_weight)
@@ -534,20 +544,48 @@ class _BaseMLP(BaseEstimator):
             raise ValueError(f"`y` has {Y.shape[1]} output(s), but the network was built for {self.n_outputs_}.")
         self._params = params
         if params["solver"] == "lbfgs":
-            self._fit_lbfgs(X, Y, sample_weight)
+            self._fit_lbfgs(X, Y, sample_weight, params, callbacks)
         else:
-            self._fit_stochastic(X, y, Y, sample_weight, incremental, params)
+            self._fit_stochastic(X, y, Y, sample_weight, incremental, params, callbacks)
         xp = self.model_.xp
         total = sum(xp.sum(p) for p in self.model_.parameters())
         if not math.isfinite(float(to_numpy(total))):
             raise ValueError(_DIVERGED)
         return self
 
+    def _check_same_network(self, params):
+        """``warm_start`` / ``partial_fit`` go on training the network built before: it must be the one asked for."""
+        built = [layer.n_out for layer in self.model_.layers[:-1]]
+        act = self.model_.layers[0].activation.name if len(self.model_.layers) > 1 else params["activation"]
+        if built != list(params["hidden"]) or act != params["activation"]:
+            raise ValueError(
+                f"warm_start / partial_fit continue the network built by the first fit, with hidden_layer_sizes="
+                f"{tuple(built)} and activation={act!r}, but the estimator now asks for "
+                f"hidden_layer_sizes={params['hidden']} and activation={params['activation']!r}. Set "
+                f"warm_start=False to train a new network, or restore those parameters."
+            )
+
+    def _regularization(self, params):
+        """The weight penalty as scikit-learn applies it: ``alpha`` over each batch's samples (or weight)."""
+        penalty = params["penalty"]
+        return Regularization(
+            penalty.method, lam=float(self.alpha), r=penalty.r, dropout=float(self.dropout), per_sample=True
+        )
+
     def _initialize(self, X, Y, params):
         """A new network for ``X`` and the encoded targets ``Y``, initialized as scikit-learn does."""
         dtype = self.dtype
         if dtype is None:
             dtype = "float32" if str(getattr(X, "dtype", "")).endswith("float32") else "float64"
+            if dtype == "float64" and not Backend(self.backend, device=self.device, dtype="float32").has_float64:
+                # As scikit-learn's array API support: the highest precision the device has, said once.
+                warnings.warn(
+                    f"backend={self.backend!r} has no float64 on this device (for JAX: jax_enable_x64 is off); "
+                    f"training in float32. Pass dtype='float32' to silence this warning.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                dtype = "float32"
         self._dtype = str(dtype)
         self.n_outputs_ = Y.shape[1]
         self.n_layers_ = len(params["hidden"]) + 2
@@ -577,6 +615,7 @@ class _BaseMLP(BaseEstimator):
         self.t_ = 0
         self.loss_curve_ = []
         self._no_improvement_count = 0
+        self._solver = None
         self._optimizer_state = None
         if self.early_stopping:
             self.validation_scores_ = []
@@ -587,125 +626,44 @@ class _BaseMLP(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
 
-    def _objective(self, params, Xb, Tb, masks, penalty_scale):
-        """Loss and gradients ``[grad_W_1, grad_b_1, ...]`` of one batch, the penalty included.
-
-        ``penalty_scale`` is ``alpha`` over the batch's number (or weight) of samples, as in scikit-learn.
-        """
+    def _fit_lbfgs(self, X, Y, sample_weight, params, callbacks):
+        """L-BFGS on the whole set: the engine's full-batch path, each iteration an epoch of its History."""
         model = self.model_
-        xp, layers = model.xp, model.layers
-        cache = network.forward(layers, params, Xb, masks, xp=xp)
-        value, grads_W, grads_b = network.backward(layers, params, cache, Tb, self._loss, _NO_PENALTY, xp=xp)
-        del cache
-        penalty = self._params["penalty"]
-        if self.alpha > 0 and penalty.active:
-            Ws = params[0::2]
-            value = value + penalty_scale * penalty.penalty(Ws, xp=xp)
-            grads_W = [g + penalty_scale * penalty.gradient(W, xp=xp) for g, W in zip(grads_W, Ws)]
-        return value, [g for pair in zip(grads_W, grads_b) for g in pair]
-
-    def _device_data(self, X, Y, sample_weight):
-        """X (dense on the device, or sparse on the host), the targets and the weights on the device."""
-        backend = self.model_.backend
-        X = X if _is_sparse(X) else backend.asarray(X)
-        T = backend.asarray(Y)
-        w = None if sample_weight is None else backend.asarray(sample_weight)
-        return X, T, w
-
-    def _rows(self, X, idx_host, idx_device):
-        """Rows of X: a device take, or sparse rows made dense and moved."""
-        if _is_sparse(X):
-            return self.model_.backend.asarray(X[idx_host].toarray())
-        return self.model_.xp.take(X, idx_device, axis=0)
-
-    def _batch_targets(self, T, w, idx_device):
-        """The targets of a batch, with the normalized weight column when there are sample weights."""
-        xp = self.model_.xp
-        Tb = xp.take(T, idx_device, axis=0)
-        if w is None:
-            return Tb, None
-        wb = xp.take(w, idx_device, axis=0)
-        total = xp.sum(wb)
-        v = wb * (float(wb.shape[0]) / total)
-        return xp.concat([Tb, v[:, None]], axis=1), total
-
-    def _fit_lbfgs(self, X, Y, sample_weight):
-        model = self.model_
-        xp, backend = model.xp, model.backend
-        X, T, w = self._device_data(X, Y, sample_weight)
-        n = X.shape[0]
-        self._loss = _objective_loss(model.layers[-1].activation.name, self.n_outputs_)
-        sw_sum = float(n) if sample_weight is None else float(np.sum(sample_weight))
-        size = network.PREDICT_BATCH_SIZE
-        chunks = []
-        for start in range(0, n, size):
-            stop = min(start + size, n)
-            idx = backend.index_array(np.arange(start, stop))
-            Tc = xp.take(T, idx, axis=0)
-            if w is not None:
-                # Weights scaled so that the chunks' contributions add up to the weighted mean.
-                Tc = xp.concat([Tc, (xp.take(w, idx, axis=0) * (float(n) / sw_sum))[:, None]], axis=1)
-            chunks.append((start, stop, idx, Tc))
-
-        def fun_and_grad(params):
-            value, grads = None, None
-            for start, stop, idx, Tc in chunks:
-                Xc = self._rows(X, np.arange(start, stop), idx) if _is_sparse(X) else X[start:stop, :]
-                v, g = self._objective(params, Xc, Tc, None, 0.0)
-                share = (stop - start) / n
-                value = v * share if value is None else value + v * share
-                grads = [gi * share for gi in g] if grads is None else [a + gi * share for a, gi in zip(grads, g)]
-            penalty = self._params["penalty"]
-            if self.alpha > 0 and penalty.active:
-                scale = float(self.alpha) / sw_sum
-                Ws = params[0::2]
-                value = value + scale * penalty.penalty(Ws, xp=xp)
-                for i, W in enumerate(Ws):
-                    grads[2 * i] = grads[2 * i] + scale * penalty.gradient(W, xp=xp)
-            return value, grads
-
-        curve = []
-
-        def record(n_iter, value, x=None, step=None):
-            curve.append(value)
-            if self.verbose:
-                print(f"Iteration {n_iter}, loss = {value:.8f}")
-
-        result = lbfgs.minimize(
-            fun_and_grad,
-            model.parameters(),
-            xp=xp,
-            max_iter=self.max_iter,
-            max_fun=self.max_fun,
-            tol=float(self.tol),
-            callback=record,
-        )
-        model.set_parameters(result.x, check=False)
-        self.n_iter_ = result.n_iter
-        self.loss_ = result.fun
-        self.loss_curve_ = list(getattr(self, "loss_curve_", None) or []) + curve
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else result.fun
-        if not result.converged and math.isfinite(result.fun):
+        loss = _objective_loss(model.layers[-1].activation.name, self.n_outputs_)
+        optimizer = optimizers.get("lbfgs", max_fun=self.max_fun, tol=float(self.tol))
+        solver = Solver(loss=loss, optimizer=optimizer, regularization=self._regularization(params), fuse=False)
+        settings = Settings(epochs=self.max_iter, verbose=0)
+        record = _Iterations(self, lbfgs=True)
+        history = model.fit(X, Y, solver, settings, callbacks=[record, *(callbacks or [])], sample_weight=sample_weight)
+        self.history_ = history
+        model.solver_, model.optimizer_state_ = None, None
+        self.n_iter_ = history.epochs
+        self.loss_ = history.loss[-1] if history.epochs else float("nan")
+        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else self.loss_
+        if not history.converged and math.isfinite(self.loss_):
             warnings.warn(
-                f"lbfgs failed to converge after {result.n_iter} iteration(s): {result.message}. Increase the "
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s): {history.stop_reason}. Increase the "
                 f"number of iterations (max_iter) or scale the data.",
                 ConvergenceWarning,
                 stacklevel=3,
             )
 
-    def _fit_stochastic(self, X, y, Y, sample_weight, incremental, params):
+    def _fit_stochastic(self, X, y, Y, sample_weight, incremental, params, callbacks):
+        """Mini-batch training on the engine, with scikit-learn's order of batches and stopping rule."""
         model = self.model_
-        xp, backend = model.xp, model.backend
-        optimizer = params["optimizer"]
-        self._loss = _objective_loss(model.layers[-1].activation.name, self.n_outputs_)
-        if not incremental or self._optimizer_state is None:
-            weights = [xp.asarray(p, copy=True) for p in model.parameters()]
-            model.set_parameters(weights, check=False)
-            self._optimizer_state = optimizer.init_state(weights, xp=xp)
-            self._learning_rate = params["learning_rate"]
-            self._schedule = params["schedule"]
-            if self._schedule is not None:
-                self._schedule.begin(self.max_iter)
+        if not incremental or self._solver is None:
+            loss = _objective_loss(model.layers[-1].activation.name, self.n_outputs_)
+            rate = _EstimatorRate(params["learning_rate"], params["schedule"])
+            self._solver = Solver(
+                loss=loss, optimizer=params["optimizer"], learning_rate=params["learning_rate"],
+                regularization=self._regularization(params), schedule=rate, fuse=False,
+            )
+            if params["schedule"] is not None:
+                params["schedule"].begin(self.max_iter)
+            self._optimizer_state = None
+        solver = self._solver
+        # The state of earlier calls (partial_fit, or after unpickling) goes on with the same Solver.
+        model.solver_, model.optimizer_state_ = (solver, self._optimizer_state) if self._optimizer_state is not None else (None, None)
         early_stopping = self.early_stopping
         n_total = X.shape[0]
         val = None
@@ -723,12 +681,10 @@ class _BaseMLP(BaseEstimator):
             X_all = X
             X = X_all[train] if _is_sparse(X_all) else self._take_host_or_device(X_all, train)
             X_val = X_all[val_idx] if _is_sparse(X_all) else self._take_host_or_device(X_all, val_idx)
-            y_val = y[val_idx]
-            w_val = None if sample_weight is None else sample_weight[val_idx]
+            val = (X_val, y[val_idx], None if sample_weight is None else sample_weight[val_idx])
             Y = Y[train]
             sample_weight = None if sample_weight is None else sample_weight[train]
-            val = (X_val, y_val, w_val)
-        X, T, w = self._device_data(X, Y, sample_weight)
+            self._best_parameters = [model.xp.asarray(p, copy=True) for p in model.parameters()]
         n = X.shape[0]
         if self.batch_size == "auto":
             batch_size = min(200, n)
@@ -736,78 +692,24 @@ class _BaseMLP(BaseEstimator):
             if self.batch_size > n:
                 warnings.warn("Got `batch_size` less than 1 or larger than sample size. It is going to be clipped")
             batch_size = int(np.clip(self.batch_size, 1, n))
-        rule = params["rule"]
-        is_sgd = params["solver"] == "sgd"
-        dropout = float(self.dropout)
-        sample_idx = np.arange(n)
-        state = self._optimizer_state
-        weights = model.parameters()
-        if early_stopping:
-            self._best_parameters = [xp.asarray(p, copy=True) for p in weights]
+        settings = Settings(
+            epochs=1 if incremental else self.max_iter, batch_size=batch_size,
+            shuffle=_ScikitLearnShuffle(n, self._random_state) if self.shuffle else False, verbose=0,
+        )
         self.n_iter_ = 0
-        for _ in range(self.max_iter):
-            if self.shuffle:
-                sample_idx = shuffle(sample_idx, random_state=self._random_state)
-            order = backend.index_array(sample_idx)
-            if self._schedule is not None:
-                self._learning_rate = self._schedule.learning_rate(params["learning_rate"])
-            lr = self._learning_rate
-            accumulated = None
-            for batch in gen_batches(n, batch_size):
-                idx = order[batch.start : batch.stop]
-                Xb = self._rows(X, sample_idx[batch], idx)
-                Tb, weight_sum = self._batch_targets(T, w, idx)
-                m = batch.stop - batch.start
-                scale = float(self.alpha) / m if weight_sum is None else float(self.alpha) / weight_sum
-                masks = network.dropout_masks(model.layers, m, dropout, backend)
-                value, grads = self._objective(weights, Xb, Tb, masks, scale)
-                weights, state = optimizer.step(weights, grads, state, lr, xp=xp)
-                accumulated = value * m if accumulated is None else accumulated + value * m
-            model.set_parameters(weights, check=False)
-            self._optimizer_state = state
-            # The one host read of the epoch: the loss and whether the weights are finite.
-            finite_sum = sum(xp.sum(p) for p in weights)
-            loss, total = (float(v) for v in to_numpy(xp.stack([accumulated / float(n), finite_sum])))
+        rule = _Iterations(self, val=val, rate=solver.schedule, incremental=incremental, rows=n)
+        history = model.fit(X, Y, solver, settings, callbacks=[rule, *(callbacks or [])], sample_weight=sample_weight)
+        self.history_ = history
+        # The estimator keeps its Solver and optimizer state itself (partial_fit goes on with them); the
+        # model holds the network alone, as it is pickled and exported.
+        self._optimizer_state = model.optimizer_state_
+        model.solver_, model.optimizer_state_ = None, None
+        if history.epochs and not math.isfinite(history.loss[-1]):
+            # The divergence guard stopped before the rule saw the epoch.
+            self.loss_curve_.append(history.loss[-1])
             self.n_iter_ += 1
-            self.t_ += n
-            self.loss_ = loss
-            self.loss_curve_.append(loss)
-            if self.verbose:
-                print(f"Iteration {self.n_iter_}, loss = {loss:.8f}")
-            diverged = not (math.isfinite(loss) and math.isfinite(total))
-            if diverged and not early_stopping:
+            if not early_stopping:
                 raise ValueError(_DIVERGED)
-            self._update_no_improvement_count(val)
-            if diverged:
-                break
-            if rule == "invscaling" and is_sgd:
-                self._learning_rate = params["learning_rate"] / (self.t_ + 1) ** float(self.power_t)
-            if self._schedule is not None:
-                self._schedule.step(self.validation_scores_[-1] * -1.0 if early_stopping else loss)
-            if self._no_improvement_count > self.n_iter_no_change:
-                what = "Validation score" if early_stopping else "Training loss"
-                msg = (
-                    f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} consecutive "
-                    f"epochs."
-                )
-                if rule == "adaptive" and is_sgd and self._learning_rate > 1e-6:
-                    self._learning_rate /= 5.0
-                    self._no_improvement_count = 0
-                    if self.verbose:
-                        print(msg + f" Setting learning rate to {self._learning_rate:f}")
-                else:
-                    if self.verbose:
-                        print(msg + (" Learning rate too small. Stopping." if rule == "adaptive" else " Stopping."))
-                    break
-            if incremental:
-                break
-            if self.n_iter_ == self.max_iter:
-                warnings.warn(
-                    f"Stochastic Optimizer: Maximum iterations ({self.max_iter}) reached and the optimization "
-                    f"hasn't converged yet.",
-                    ConvergenceWarning,
-                    stacklevel=3,
-                )
         if early_stopping:
             model.set_parameters(self._best_parameters, check=False)
             del self._best_parameters
@@ -861,7 +763,105 @@ class _BaseMLP(BaseEstimator):
         return tags
 
 
-_NO_PENALTY = Regularization("none")
+class _EstimatorRate(schedules.Schedule):
+    """The learning rate of a scikit-learn estimator's epochs: constant, or moved by its rules.
+
+    ``invscaling`` and ``adaptive`` change :attr:`current` at the end of an epoch (the estimator's rule,
+    :class:`_Iterations`); a library schedule given as ``learning_rate`` sets it at each epoch's start.
+    """
+
+    name = "estimator_rate"
+
+    def __init__(self, base, schedule=None):
+        self.base, self.schedule, self.current = float(base), schedule, float(base)
+
+    def reset(self):
+        self.current = self.base
+
+    def begin(self, epochs):
+        pass  # the library schedule began with the estimator's max_iter
+
+    def learning_rate(self, base_lr):
+        if self.schedule is not None:
+            self.current = self.schedule.learning_rate(self.base)
+        return self.current
+
+    def step(self, loss=None):
+        pass  # moved by the estimator's rule, which sees the validation score too
+
+    def state_dict(self):
+        return {"current": self.current}
+
+    def load_state_dict(self, state):
+        self.current = float(state["current"])
+
+
+class _ScikitLearnShuffle:
+    """scikit-learn's order of the samples: each epoch shuffles the previous epoch's order."""
+
+    def __init__(self, n, random_state):
+        self.order, self.random_state = np.arange(n), random_state
+
+    def __call__(self, n):
+        self.order = shuffle(self.order, random_state=self.random_state)
+        return self.order
+
+
+class _Iterations(Callback):
+    """scikit-learn's bookkeeping after each epoch (each L-BFGS iteration).
+
+    ``loss_curve_``, ``n_iter_``, ``t_``, the verbose lines and, for the mini-batch solvers, the
+    ``tol`` / ``n_iter_no_change`` rule on the validation score or the training loss, ``invscaling`` and
+    ``adaptive``, the step of a library schedule and the ConvergenceWarning at ``max_iter``.
+    """
+
+    def __init__(self, estimator, val=None, rate=None, incremental=False, rows=0, lbfgs=False):
+        super().__init__()
+        self.estimator, self.val, self.rate = estimator, val, rate
+        self.incremental, self.rows, self.lbfgs = incremental, rows, lbfgs
+
+    def on_epoch_end(self, epoch, logs):
+        est, loss = self.estimator, logs["loss"]
+        est.loss_curve_.append(loss)
+        if self.lbfgs:
+            if est.verbose:
+                print(f"Iteration {epoch}, loss = {loss:.8f}")
+            return
+        est.n_iter_ += 1
+        est.t_ += self.rows
+        est.loss_ = loss
+        if est.verbose:
+            print(f"Iteration {est.n_iter_}, loss = {loss:.8f}")
+        est._update_no_improvement_count(self.val)
+        params, rate = est._params, self.rate
+        rule, is_sgd = params["rule"], params["solver"] == "sgd"
+        if rule == "invscaling" and is_sgd:
+            rate.current = params["learning_rate"] / (est.t_ + 1) ** float(est.power_t)
+        if rate.schedule is not None:
+            rate.schedule.step(est.validation_scores_[-1] * -1.0 if est.early_stopping else loss)
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if est.early_stopping else "Training loss"
+            msg = f"{what} did not improve more than tol={est.tol:f} for {est.n_iter_no_change} consecutive epochs."
+            if rule == "adaptive" and is_sgd and rate.current > 1e-6:
+                rate.current /= 5.0
+                est._no_improvement_count = 0
+                if est.verbose:
+                    print(msg + f" Setting learning rate to {rate.current:f}")
+            else:
+                if est.verbose:
+                    print(msg + (" Learning rate too small. Stopping." if rule == "adaptive" else " Stopping."))
+                self.stop_training, self.stop_reason = True, msg
+                return
+        if not self.incremental and est.n_iter_ == est.max_iter:
+            warnings.warn(
+                f"Stochastic Optimizer: Maximum iterations ({est.max_iter}) reached and the optimization "
+                f"hasn't converged yet.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+
+
+
 
 
 class MLPClassifier(ClassifierMixin, _BaseMLP):

@@ -86,6 +86,8 @@ def _read_sorted(array, rows):
         block = array[int(rows[0]) : int(rows[-1]) + 1]
     else:
         block = array[rows]
+    if hasattr(block, "toarray"):  # a sparse matrix's rows, made dense one batch at a time
+        block = block.toarray()
     # Dask computes here: only the chunks holding these rows.
     return np.asarray(block)
 

@@ -408,7 +408,7 @@ class _Run:
                 (solver.regularization.dropout > 0, "dropout (its objective changes at every evaluation)"),
                 (solver.clip_norm is not None, "clip_norm (the line search sets the step)"),
                 (comm is not None, "data-parallel training (`comm`)"),
-                (self.feed.prefetches, "data read from a source (it needs the whole training set in memory)"),
+                (not self.feed.by_rows, "a batch iterable (it evaluates the whole training set at every step)"),
             ):
                 if bad:
                     raise ValueError(f"optimizer {solver.optimizer.name!r} works on the full batch and cannot take {what}.")
@@ -772,29 +772,43 @@ class _Run:
         Returns ``(stop_reason, epochs_done)``.
         """
         xp, layers, solver, optimizer = self.xp, self.layers, self.solver, self.solver.optimizer
-        X, T, w = self.feed.X, self.feed.T, self.feed.w
-        n = X.shape[0]
-        shares = None if w is None else network.sample_shares(w, xp=xp)
+        feed, n = self.feed, self.feed.n_rows
+        size = network.PREDICT_BATCH_SIZE
+        # The sum of the sample weights (one pass over a source), for their shares r = n w / sum(w).
+        total = None
+        if feed.weighted and feed.prefetches:
+            total = sum(xp.sum(b.w) for b in feed.chunks(size))
+        elif feed.weighted:
+            total = xp.sum(feed.w)
         epochs = self.settings.epochs
         reg = solver.regularization
         per_sample = reg.per_sample and reg.active
         penalty = reg.unit() if per_sample else reg
-        penalty_scale = reg.batch_scale(n, None if w is None else xp.sum(w), xp=xp) if per_sample else None
+        penalty_scale = reg.batch_scale(n, total, xp=xp) if per_sample else None
         no_penalty = regularization_module.Regularization()
-        size = network.PREDICT_BATCH_SIZE
+
+        def chunks():
+            """``(X, T, shares)`` of consecutive rows: slices of memory, or read from the source."""
+            ratio = None if total is None else float(n) / xp.where(total > 0, total, xp.ones_like(total))
+            if feed.prefetches:
+                for b in feed.chunks(size):
+                    yield b.X, b.T, None if ratio is None else b.w * ratio
+                return
+            shares = None if total is None else feed.w * ratio
+            for start in range(0, n, size):
+                stop = min(start + size, n)
+                yield feed.X[start:stop, :], feed.T[start:stop, ...], None if shares is None else shares[start:stop]
 
         def fun_and_grad(params):
             # Chunks of rows bound the activations held at once; each adds its share of the mean.
             value = grads = None
-            for start in range(0, n, size):
-                stop = min(start + size, n)
-                cache = network.forward(layers, params, X[start:stop, :], xp=xp)
+            for Xc, Tc, rc in chunks():
+                cache = network.forward(layers, params, Xc, xp=xp)
                 v, grads_W, grads_b = network.backward(
-                    layers, params, cache, T[start:stop, ...], solver.loss, no_penalty, xp=xp,
-                    weights=None if shares is None else shares[start:stop],
+                    layers, params, cache, Tc, solver.loss, no_penalty, xp=xp, weights=rc
                 )
                 del cache
-                share = (stop - start) / n
+                share = Xc.shape[0] / n
                 g = [gi * share for pair in zip(grads_W, grads_b) for gi in pair]
                 value = v * share if value is None else value + v * share
                 grads = g if grads is None else [a + b for a, b in zip(grads, g)]
@@ -820,7 +834,8 @@ class _Run:
             # classifier's accuracy and the validation figures take one host read per iteration.
             logs = {"loss": float(value)}
             if self.classifier:
-                logs["accuracy"] = evaluate(self.model, X, T, solver, self.eval_batch_size)[1]
+                _, correct, rows = evaluate_chunks(self.model, ((Xc, Tc) for Xc, Tc, _ in chunks()), solver, x)
+                logs["accuracy"] = float(self.backend.to_numpy(correct)) / rows
             if self.val is not None:
                 val_loss, val_correct, val_rows = self._val_figures(self.params)
                 values = self.backend.to_numpy(xp.stack([val_loss, val_correct]))
@@ -850,6 +865,7 @@ class _Run:
             history_size=optimizer.history_size,
             callback=iteration,
         )
+        self.history.converged = result.converged
         if outcome["stop"] is not None:
             return outcome["stop"], outcome["epoch"]
         if outcome["epoch"] >= epochs:

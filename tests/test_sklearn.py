@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import subprocess
 import sys
+import textwrap
+import warnings
 
 import array_api_compat
 import numpy as np
@@ -14,7 +18,8 @@ threadpoolctl = pytest.importorskip("threadpoolctl")
 threadpool_limits = threadpoolctl.threadpool_limits
 
 from sklearn.base import clone  # noqa: E402
-from sklearn.datasets import load_breast_cancer, load_digits  # noqa: E402
+from sklearn.datasets import load_breast_cancer, load_digits, make_blobs  # noqa: E402
+from sklearn.exceptions import ConvergenceWarning  # noqa: E402
 from sklearn.model_selection import GridSearchCV, train_test_split  # noqa: E402
 from sklearn.neural_network import MLPClassifier as SkMLPClassifier  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
@@ -337,19 +342,135 @@ def test_weighted_objective_gradient(kind):
     est.fit(X, y, sample_weight=w)
     Y = est._encode_targets(y, False, True, None) if kind not in ("squared", "poisson") else (
         y[:, None] if y.ndim == 1 else y)
-    T = np.concatenate([Y, (w * 7 / w.sum())[:, None]], axis=1)
     params = [np.array(p, dtype=np.float64) for p in est.model_.parameters()]
-    scale = 0.3 / w.sum()
-    value, grads = est._objective(params, X, T, None, scale)
+    # What the engine's step computes for this batch: the estimator's loss, weighted, and alpha / sum(w)
+    # times the unit penalty.
+    solver, layers = est._solver, est.model_.layers
+    reg = solver.regularization
+    assert reg.per_sample and reg.lam == 0.3
+
+    def objective(params):
+        cache = network.forward(layers, params, X, xp=np)
+        value, gW, gb = network.backward(
+            layers, params, cache, Y.astype(np.float64), solver.loss, reg.unit(), xp=np,
+            weights=network.sample_shares(w, xp=np), penalty_scale=reg.batch_scale(7, np.sum(w), xp=np),
+        )
+        return value, [g for pair in zip(gW, gb) for g in pair]
+
+    value, grads = objective(params)
     for p, g in zip(params, grads):
         numeric = np.zeros_like(p)
         for i in np.ndindex(p.shape):
             old = p[i]
             p[i] = old + 1e-6
-            up = float(est._objective(params, X, T, None, scale)[0])
+            up = float(objective(params)[0])
             p[i] = old - 1e-6
-            down = float(est._objective(params, X, T, None, scale)[0])
+            down = float(objective(params)[0])
             p[i] = old
             numeric[i] = (up - down) / 2e-6
         np.testing.assert_allclose(g, numeric, rtol=1e-5, atol=1e-8)
-    assert network  # the objective is the library's network with scikit-learn's loss on top
+
+
+# -- the estimators train on the library's engine -------------------------------------------------
+def test_estimators_train_through_model_fit_with_callbacks_and_history():
+    import inspect
+
+    import anyarray_nn.sklearn as module
+
+    source = inspect.getsource(module)
+    for call in ("network.forward(", "network.backward(", "optimizer.step(", "lbfgs.minimize("):
+        assert call not in source, call
+    X, y = _blobs()
+    seen = []
+
+    class Count(ann.Callback):
+        def on_epoch_end(self, epoch, logs):
+            seen.append((epoch, logs["loss"]))
+
+    for solver in ("adam", "lbfgs"):
+        seen.clear()
+        est = MLPClassifier(hidden_layer_sizes=(6,), solver=solver, max_iter=7, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(X, y, callbacks=[Count()])
+        assert isinstance(est.history_, ann.History)
+        assert est.history_.epochs == est.n_iter_ == len(seen)
+        np.testing.assert_array_equal(est.loss_curve_, [loss for _, loss in seen])
+
+
+def test_a_jax_estimator_trains_with_a_compiled_step():
+    pytest.importorskip("jax")
+    X, y = _blobs()
+    fitted = {}
+    for backend in ("jax", "numpy"):
+        est = MLPClassifier(hidden_layer_sizes=(8,), backend=backend, max_iter=20, learning_rate_init=0.05, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            fitted[backend] = est.fit(X, y)
+    assert fitted["jax"].history_.compiled == "jax.jit"
+    np.testing.assert_allclose(fitted["jax"].loss_curve_, fitted["numpy"].loss_curve_, rtol=1e-10)
+    assert fitted["jax"].score(X, y) > 0.9
+
+
+@pytest.mark.parametrize("solver", ["sgd", "adam", "lbfgs"])
+def test_zero_weights_filling_a_batch_add_nothing(solver):
+    """A batch whose weights are all 0 is neither refused nor counted: its rows' values do not matter."""
+    X, y = _blobs()
+    w = np.ones(X.shape[0])
+    w[:20] = 0.0
+    models = []
+    for shift in (0.0, 50.0):
+        Xs = X.copy()
+        Xs[:20] += shift
+        est = MLPClassifier(hidden_layer_sizes=(6,), solver=solver, batch_size=10, shuffle=False, max_iter=5,
+                            random_state=0, alpha=1e-3)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est.fit(Xs, y, sample_weight=w)
+        assert np.all(np.isfinite(est.loss_curve_))
+        models.append(est)
+    for a, b in zip(models[0].coefs_, models[1].coefs_):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_warm_start_refuses_a_changed_network():
+    X, y = _blobs()
+    est = MLPClassifier(hidden_layer_sizes=(6,), max_iter=3, random_state=0, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+        est.set_params(hidden_layer_sizes=(9, 4))
+        with pytest.raises(ValueError, match=r"hidden_layer_sizes=\(6,\).*hidden_layer_sizes=\(9, 4\).*warm_start=False"):
+            est.fit(X, y)
+        est.set_params(warm_start=False)
+        est.fit(X, y)  # a fresh network, as asked
+    assert [W.shape for W in est.coefs_] == [(X.shape[1], 9), (9, 4), (4, 3)]
+
+
+def test_float64_data_on_jax_without_64_bit_types_trains_in_float32_with_one_warning():
+    pytest.importorskip("jax")
+    code = textwrap.dedent(
+        """
+        import warnings
+        import numpy as np
+        from anyarray_nn.sklearn import MLPClassifier
+        rng = np.random.default_rng(0)
+        X = rng.normal(size=(60, 3))
+        y = (X[:, 0] > 0).astype(int)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            est = MLPClassifier(hidden_layer_sizes=(4,), backend="jax", max_iter=3, random_state=0).fit(X, y)
+            est.predict(X)
+        said = [str(w.message) for w in caught if "float64" in str(w.message)]
+        print(est.model_.dtype, len(said))
+        """
+    )
+    env = {k: v for k, v in os.environ.items() if k != "JAX_ENABLE_X64"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["float32", "1"], done.stdout
+
+
+def _blobs():
+    X, y = make_blobs(n_samples=90, centers=3, n_features=4, random_state=0)
+    return (X - X.mean(0)) / X.std(0), y
