@@ -702,6 +702,14 @@ class Backend:
         self.note = "auto: CUDA device found, using CuPy"
         return "cupy"
 
+    @property
+    def has_float64(self):
+        """Whether the library makes float64 arrays on this device (JAX: only with 64-bit types enabled)."""
+        xp = self.xp
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # JAX warns that it truncates
+            return xp.zeros((1,), dtype=getattr(xp, "float64"), device=self.device).dtype == xp.float64
+
     def _check_dtype(self):
         """Refuse a dtype the library would silently replace (JAX makes float32 when asked for float64)."""
         with warnings.catch_warnings():

@@ -252,13 +252,20 @@ class Model:
         checkpoint_exists="error",
         eval_batch_size=None,
         comm=None,
+        sample_weight=None,
+        class_weight=None,
+        validation_split=None,
     ):
         """Train the model on ``(X, y)`` with mini-batch gradient descent.
 
         Parameters
         ----------
-        X : array-like, shape (n_samples, n_features)
-        y : array-like
+        X : array-like, shape (n_samples, n_features), or a source
+            An array of any backend (moved to the device once), or data read a batch at a time without
+            loading it whole (:mod:`anyarray_nn.sources`): a NumPy memmap, an h5py / zarr / Dask array, a
+            map-style data set (``fit(dataset, None)``, ``dataset[rows] -> (X, y[, w])``) or a re-iterable
+            of ``(X, y[, w])`` batches (``fit(batches, None)``).
+        y : array-like, or None for a data set or batch iterable
             Class labels ``(n_samples,)`` or one-hot ``(n_samples, n_classes)`` for softmax; 0/1
             ``(n_samples,)`` or ``(n_samples, n_outputs)`` for sigmoid; values for regression.
         solver : Solver, optional
@@ -307,7 +314,18 @@ class Model:
             the processes; gradients are summed with one all-reduce per step and every process ends with
             the same weights and History. See :mod:`anyarray_nn.distributed` for the exact rules
             (unequal shards, random streams, checkpoints written by rank 0). A communicator of one
-            process gives the same results as none.
+            process gives the same results as none. Each rank may pass its own shard of a source
+            (:func:`anyarray_nn.distributed.shard` works on them); under ``comm``, a rank's batch loss is
+            the weighted mean of its own rows and the ranks' gradients are combined by their rows.
+        sample_weight : array-like, shape (n_samples,), optional
+            Each row's weight in the loss: a batch's loss is ``sum_i w_i l_i / sum_i w_i`` (a batch whose
+            weights add up to 0 adds nothing). With L-BFGS the whole set's weighted mean.
+        class_weight : dict or "balanced", optional
+            Weight of the rows of each class (``{class: weight}``; classes left out weigh 1), times
+            ``sample_weight`` when both are given. ``"balanced"`` is scikit-learn's
+            ``n_samples / (n_classes * count(class))``.
+        validation_split : float in (0, 1), optional
+            As Keras: the last fraction of the rows (before shuffling) is held out as validation data.
 
         Returns
         -------
@@ -329,6 +347,9 @@ class Model:
             checkpoint_best=checkpoint_best,
             eval_batch_size=eval_batch_size,
             comm=comm,
+            sample_weight=sample_weight,
+            class_weight=class_weight,
+            validation_split=validation_split,
         )
         # A fresh run never writes over the checkpoint of another without being asked.
         resume_from = existing_checkpoint(checkpoint, checkpoint_every, checkpoint_best, resume_from, checkpoint_exists)
