@@ -56,6 +56,7 @@ import time
 from array import array
 from contextlib import contextmanager
 
+from . import sources
 from .backend import fresh_entropy
 
 #: Seconds a rank waits in one collective for the other ranks before it gives up (see :class:`BoundedComm`).
@@ -521,11 +522,15 @@ def check_agreement(comm, fingerprint, *, timeout=None, on_timeout="abort"):
 
 
 def shard(X, y=None, comm=None):
-    """This rank's part of arrays that every rank holds: rows ``[r n / P, (r + 1) n / P)``.
+    """This rank's part of data that every rank can reach: rows ``[r n / P, (r + 1) n / P)``.
+
+    Nothing is read: a memmap or a Dask array gives a slice of itself, an h5py / zarr-like array a
+    view read when training takes its rows (:class:`anyarray_nn.sources.RowView`), a map-style data set
+    (``X`` alone) or a :class:`~anyarray_nn.sources.Source` the source of those rows.
 
     Parameters
     ----------
-    X : array-like, shape (n_samples, ...)
+    X : array-like, shape (n_samples, ...), a data set or a Source
     y : array-like, shape (n_samples, ...), optional
     comm : mpi4py communicator, default MPI.COMM_WORLD
 
@@ -536,12 +541,27 @@ def shard(X, y=None, comm=None):
     """
     comm = _mpi().COMM_WORLD if comm is None else check_communicator(comm)
     rank, size = comm.Get_rank(), comm.Get_size()
-    n = len(X) if not hasattr(X, "shape") else X.shape[0]
+    if y is None and not isinstance(X, sources.Source) and not hasattr(X, "shape") and not isinstance(X, (list, tuple)):
+        if not (hasattr(X, "__len__") and hasattr(X, "__getitem__")):
+            raise TypeError(f"`X` must be an array, a data set or a Source to shard, got {type(X).__name__}.")
+        X = sources.DatasetSource(X)
+    n = X.n_rows if isinstance(X, sources.Source) else (len(X) if not hasattr(X, "shape") else X.shape[0])
+    if n is None:
+        raise ValueError("A batch iterable cannot be sharded by rows: give each rank its own batches, or a data set.")
     if y is not None and (len(y) if not hasattr(y, "shape") else y.shape[0]) != n:
         raise ValueError(f"`X` and `y` have different numbers of samples: {n} and {y.shape[0]}.")
     start, stop = (rank * n) // size, ((rank + 1) * n) // size
-    part = X[start:stop]
-    return part if y is None else (part, y[start:stop])
+    part = _rows(X, start, stop)
+    return part if y is None else (part, _rows(y, start, stop))
+
+
+def _rows(value, start, stop):
+    """Rows ``[start, stop)`` of ``value`` without reading them."""
+    if isinstance(value, sources.Source):
+        return value.subset(start, stop)
+    if sources.is_row_readable(value) and not sources.slices_lazily(value):
+        return sources.RowView(value, start, stop)
+    return value[start:stop]
 
 
 class DataParallel:

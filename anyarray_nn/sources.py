@@ -80,6 +80,11 @@ def is_row_readable(value):
     return all(hasattr(value, attr) for attr in ("shape", "dtype", "__getitem__"))
 
 
+def slices_lazily(value):
+    """Whether ``value[start:stop]`` reads nothing yet (a memmap, a Dask array), unlike h5py's datasets."""
+    return isinstance(value, np.memmap) or array_api_compat.is_dask_array(value)
+
+
 def _read_sorted(array, rows):
     """``array[rows]`` as a NumPy array for increasing ``rows``: one slice when they are consecutive."""
     if rows.size and int(rows[-1]) - int(rows[0]) + 1 == rows.size:

@@ -68,6 +68,12 @@ def test_a_communicator_of_one_process_changes_nothing(two_ranks):
     assert two_ranks["size_one_bit_identical"]
 
 
+@pytest.mark.parametrize("kind", ["memmap", "dataset"])
+def test_each_rank_reads_its_shard_of_a_source(two_ranks, kind):
+    found = two_ranks["sources"][kind]
+    assert found["equal_to_in_memory"] and found["weights_identical"]
+
+
 def test_a_failing_rank_ends_the_whole_job():
     result = _mpi_run("failing_worker.py", timeout=60)
     assert result.returncode != 0

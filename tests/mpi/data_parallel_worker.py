@@ -129,6 +129,43 @@ opts["solver"] = ann.Solver(optimizer="sgd", learning_rate=0.05, regularization=
 b.fit(X, y, **opts)
 results["size_one_bit_identical"] = all(np.array_equal(p, q) for p, q in zip(params_of(a), params_of(b)))
 
+# 6. Sources: each rank reads its shard of a memmapped file (or of a data set) a batch at a time; the
+# weights equal those of the same fit on the shards in memory.
+import os  # noqa: E402
+
+if rank == 0:
+    np.save(os.path.join(tmp, "X.npy"), X)
+    np.save(os.path.join(tmp, "y.npy"), y)
+comm.Barrier()
+Xm = np.load(os.path.join(tmp, "X.npy"), mmap_mode="r")
+ym = np.load(os.path.join(tmp, "y.npy"), mmap_mode="r")
+
+
+class Rows:
+    def __init__(self, X, y):
+        self.X, self.y = X, y
+
+    def __len__(self):
+        return len(self.X)
+
+    def __getitem__(self, rows):
+        return self.X[rows], self.y[rows]
+
+
+found = {}
+for name, shard in (("memmap", ann.distributed.shard(Xm, ym, comm)), ("dataset", (ann.distributed.shard(Rows(X, y), comm=comm), None))):
+    fits = []
+    for data_ in (ann.distributed.shard(X, y, comm), shard):
+        m = model()
+        m.fit(*data_, solver=ann.Solver(optimizer="adam", learning_rate=0.01, regularization=ann.Regularization(dropout=0.1)),
+              settings=ann.Settings(epochs=2, batch_size=16, shuffle=True, verbose=0), comm=comm)
+        fits.append(params_of(m))
+    found[name] = {
+        "equal_to_in_memory": all(np.array_equal(a, b) for a, b in zip(*fits)),
+        "weights_identical": identical_on_all_ranks(fits[1]),
+    }
+results["sources"] = found
+
 if rank == 0:
     with open(out_path, "w") as f:
         json.dump(results, f, indent=1)
