@@ -161,3 +161,19 @@ def test_data_parallel_reports_step_time_and_allreduce_share(tmp_path):
     for r in report["results"]:
         assert _positive(r["step_s"]) and 0.0 <= r["allreduce_share"] < 1.0
     assert report["results"][0]["allreduce_s"] == 0.0  # one rank has nothing to sum
+
+
+def test_streaming_reports_memmap_against_memory_and_the_step_overhead(tmp_path):
+    out = _run(
+        "streaming.py", "--samples", 600, "--batch-sizes", 64, "--backends", "numpy", "--repeat", 2,
+        "--step-repeat", 1, "--out-dir", tmp_path, cwd=tmp_path,
+    )
+    assert "memmap/memory" in out and "target  :" in out
+    report = _report(tmp_path, "streaming")
+    (row,) = report["results"]
+    assert row["backend"] == "numpy" and row["batch_size"] == 64
+    assert _positive(row["memmap_over_memory"]) and len(row["memmap"]["times_s"]) == 2
+    assert _positive(report["read_throughput"][0]["rows_per_s"])
+    assert report["peak_resident_bytes"]["64"] > 0 and report["file_bytes"] == 600 * 784 * 4
+    for optimizer in ("sgd", "adam"):
+        assert _positive(report["step_overhead"][optimizer]["fit_us_per_step"])
