@@ -75,7 +75,7 @@ def load(path, backend="auto", device=None, dtype=None):
     FileNotFoundError
         When ``path`` does not exist.
     ModelFileError
-        When the file is not a valid model file, naming what is wrong (see the README's "Safe to open").
+        When the file is not a valid model file, naming what is wrong (see docs/saving.md, "Safe to open").
     ValueError, ImportError, RuntimeError
         For a ``backend``, ``device`` or ``dtype`` that :class:`~anyarray_nn.Model` refuses.
     """

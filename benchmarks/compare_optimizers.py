@@ -8,7 +8,7 @@ the last epoch, and the median number of epochs until the validation accuracy fi
 
 Run::
 
-    python benchmarks/compare_optimizers.py                 # the README table (5 seeds)
+    python benchmarks/compare_optimizers.py                 # the table in benchmarks/README.md (5 seeds)
     python benchmarks/compare_optimizers.py --seeds 1 --backend torch
 """
 

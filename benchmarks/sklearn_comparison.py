@@ -11,7 +11,7 @@ a SciPy CSR matrix).
 
 Run::
 
-    python benchmarks/sklearn_comparison.py              # the README table (5 seeds)
+    python benchmarks/sklearn_comparison.py              # the table in benchmarks/README.md (5 seeds)
     python benchmarks/sklearn_comparison.py --seeds 2 --max-iter 50 --hidden 32   # quicker
 """
 

@@ -1,7 +1,7 @@
 """The benchmark scripts run end to end on tiny settings and write complete reports.
 
 Only the shape of the reports is checked here, never a timing: the figures themselves come from full
-runs of the scripts (see the README's Performance section).
+runs of the scripts (see benchmarks/README.md).
 """
 
 from __future__ import annotations

@@ -2,7 +2,6 @@
 
 import json
 import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -365,13 +364,3 @@ def test_benchmark_script_runs(tmp_path):
         assert r["onnxruntime_rows_per_s"] > 0 and r["predict_proba_rows_per_s"] > 0
         assert r["max_abs_diff"] < 1e-5 and r["labels_equal"] == 1.0
 
-
-def test_readme_example_runs(tmp_path, monkeypatch):
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("## Export to ONNX")
-    section = text[start : text.index("\n## ", start + 1)]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
-    assert "export_onnx" in code and "InferenceSession" in code
-    monkeypatch.chdir(tmp_path)
-    exec(compile(code, "README export", "exec"), {})
-    assert (tmp_path / "iris.onnx").is_file()

@@ -477,22 +477,6 @@ def test_fuzz_tampered_header(saved, data):
     _load_or_refuse(target)
 
 
-def test_readme_section_runs(tmp_path, monkeypatch):
-    import pathlib
-    import re
-
-    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("## Saving, loading and resuming")
-    end = text.find("\n## ", start + 1)
-    code = "\n".join(re.findall(r"```python\n(.*?)```", text[start : end if end != -1 else None], flags=re.S))
-    monkeypatch.chdir(tmp_path)
-    namespace = {}
-    exec(compile(code, "README saving section", "exec"), namespace)
-    assert namespace["labels"].shape == (150,)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["iris.npz", "run.best.npz", "run.npz"]
-    assert ann.load("run.npz").history_.epochs == 40
-
-
 def test_saved_file_gets_the_usual_permissions(tmp_path):
     if os.name != "posix":
         pytest.skip("POSIX permissions")

@@ -235,23 +235,3 @@ def test_clip_norm_bounds_the_step_in_fit(bk):
     step = math.sqrt(sum(float(np.sum((a - b) ** 2)) for a, b in zip(after, before)))
     assert step == pytest.approx(1e-3, rel=1e-3)
 
-
-def test_readme_optimizers_section_runs():
-    import pathlib
-    import re
-
-    text = (pathlib.Path(__file__).resolve().parents[1] / "README.md").read_text()
-
-    def code(title):
-        start = text.index(f"## {title}")
-        end = text.find("\n## ", start + 1)
-        return "\n".join(re.findall(r"```python\n(.*?)```", text[start : end if end != -1 else None], flags=re.S))
-
-    namespace = {}
-    exec(compile(code("Quick start"), "README quick start", "exec"), namespace)
-    namespace["X_val"], namespace["y_val"] = namespace["X_test"], namespace["y_test"]
-    exec(compile(code("Optimizers"), "README optimizers", "exec"), namespace)
-    history = namespace["history"]
-    assert history.epochs < 500 and history.stop_reason.startswith("early stopping")
-    assert history.learning_rate[0] == 1e-3 and history.learning_rate[-1] < 1e-3
-    assert namespace["model"].optimizer_state_["t"] > 0

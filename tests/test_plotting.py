@@ -70,20 +70,3 @@ def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path):
     with pytest.raises(ImportError, match=r'pip install "anyarray-nn\[plot\]"'):
         plotting.plot_history({"loss": [1.0]}, tmp_path / "h.png")
 
-
-def test_readme_evaluation_section_runs(tmp_path, monkeypatch, capsys):
-    import re
-    from pathlib import Path
-
-    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    start = text.index("## Evaluation and plots")
-    section = text[start : text.index("\n## ", start + 1)]
-    code = "\n".join(re.findall(r"```python\n(.*?)```", section, flags=re.S))
-    monkeypatch.chdir(tmp_path)
-    namespace = {}
-    exec(compile(code, "README evaluation", "exec"), namespace)
-    assert 0.8 <= namespace["acc"] <= 1.0
-    assert tuple(namespace["C"].shape) == (2, 2) and int(namespace["C"].sum()) == 200
-    assert "Confusion matrix" in capsys.readouterr().out
-    _png(tmp_path / "rain" / "history.png", 1000, 400)
-    _png(tmp_path / "rain" / "confusion_matrix.png", 500, 450)

@@ -1,7 +1,7 @@
 """Reliability probes, one section per class of defect: every field of a model file checked before the
 model changes, no hang on special files, failed resumes that change nothing, path arguments checked
 before training, torch inputs without autograd history, overflow refused, one-line command-line errors,
-a bounded header, and a first command that draws its plots."""
+and a bounded header (the README's first command is checked in test_readme.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import json
 import math
 import os
 import threading
-import tomllib
 import warnings
 from pathlib import Path
 
@@ -703,13 +702,3 @@ def test_header_bound_fits_a_long_history_and_refuses_longer_on_writing(tmp_path
         ann.save(model, tmp_path / "too-long.npz")
     assert sorted(os.listdir(tmp_path)) == ["long.npz"]  # nothing half-written
 
-
-# --------------------------------------------------------------------------------------------------
-# 9. the README's first command installs what the demo needs to draw its plots
-def test_first_command_installs_the_plot_extra():
-    readme = (ROOT / "README.md").read_text()
-    first = readme.split("```bash", 1)[1].split("```", 1)[0].strip()
-    assert first == 'pip install ".[plot]" && anyarray-nn train iris'
-    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert any(dep.startswith("matplotlib") for dep in project["optional-dependencies"]["plot"])
-    assert not any(dep.startswith("matplotlib") for dep in project["dependencies"])  # core stays minimal

@@ -45,19 +45,6 @@ def test_sklearn_estimator_checks(estimator, check):
     check(estimator)
 
 
-def test_readme_example_runs(capsys):
-    from pathlib import Path
-
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("\n## scikit-learn\n", 1)[1]
-    code = section.split("```python\n", 1)[1].split("```", 1)[0]
-    namespace = {}
-    exec(compile(code, "README.md (scikit-learn)", "exec"), namespace)
-    assert namespace["search"].score(namespace["X_test"], namespace["y_test"]) > 0.9
-    assert isinstance(namespace["clf"].model_, ann.Model)
-    assert "mlpclassifier__alpha" in capsys.readouterr().out
-
-
 def test_import_error_names_the_extra(monkeypatch):
     for name in [m for m in sys.modules if m == "sklearn" or m.startswith("sklearn.")]:
         monkeypatch.setitem(sys.modules, name, None)
