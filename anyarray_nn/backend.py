@@ -195,6 +195,14 @@ class Library:
         """
         raise NotImplementedError(f"backend={self.name!r} has no compiler.")
 
+    def trace_errors(self):
+        """The errors the compiler raises for a function it cannot trace (Python decisions on values)."""
+        return ()
+
+    def is_deleted(self, x):
+        """Whether the buffer of ``x`` was given to a compiled call (donated) and no longer exists."""
+        return False
+
 
 class NumPy(Library):
     name, package, install = "numpy", "numpy", "pip install numpy"
@@ -506,6 +514,18 @@ class Jax(Library):
         # Donated arguments: XLA may write the step's results into their buffers, as the in-place update
         # does on NumPy.
         return jax.jit(step, donate_argnums=tuple(donate))
+
+    def trace_errors(self):
+        import jax
+
+        errors = jax.errors
+        return (
+            errors.ConcretizationTypeError, errors.TracerBoolConversionError, errors.TracerIntegerConversionError,
+            errors.TracerArrayConversionError,
+        )
+
+    def is_deleted(self, x):
+        return bool(getattr(x, "is_deleted", lambda: False)())
 
     def subtract_one_hot(self, xp, A, labels):
         # A scatter, the form jax.grad gives the gradient of a log-probability gathered at the labels.
@@ -961,6 +981,14 @@ class Backend:
         """
         compiles, how = self.compile_plan(when)
         return (self.library.compile(step, donate) if compiles else step), how
+
+    def trace_errors(self):
+        """The errors :meth:`compile`'s compiler raises for a function it cannot trace (a tuple)."""
+        return self.library.trace_errors()
+
+    def is_deleted(self, x):
+        """Whether ``x``'s buffer was donated to a compiled call (JAX) and can no longer be read."""
+        return self.library.is_deleted(x)
 
     def compile_plan(self, when="auto"):
         """``(compiles, how)``: whether :meth:`compile` with ``when`` compiles, and its ``how``."""

@@ -336,6 +336,14 @@ class Model:
         When the training loss of an epoch is NaN or infinite, training stops after that epoch with a
         RuntimeWarning, ``history.stop_reason`` says so, and the model keeps the weights of the previous
         epoch (the optimizer state is dropped). The check reads the epoch's loss, once per epoch.
+
+        The model holds the weights of the last finished step after every step: a callback's
+        ``on_batch_end`` may read it (``predict``, ``save``), and whatever stops a fit (an exception in a
+        callback, Ctrl-C) leaves those weights, or the epoch's first weights when the interruption came
+        while a compiled JAX step held the first layer's buffers. Arrays a callback assigns mid-fit
+        (``set_parameters``, ``layer.W = ...``) are copied before training goes on, as those given before
+        ``fit``. A model is fitted by one call at a time: a second ``fit`` while one runs (another
+        thread) raises a RuntimeError.
         """
         arguments = dict(
             settings=settings,

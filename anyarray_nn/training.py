@@ -19,10 +19,14 @@ does not import the Model.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
+import threading
 import time
+import warnings
+import weakref
 
 from . import distributed, lbfgs, losses, network, optimizers, schedules, sources, weighting
 from . import regularization as regularization_module
@@ -188,7 +192,10 @@ class Settings:
         library's way (``jax.jit`` on JAX), True also where it is optional (``torch.compile`` on torch),
         False never. The learning rate and dropout masks are inputs of the compiled step, so schedules
         and dropout do not recompile it; the last, smaller batch of an epoch compiles once more. On a
-        library without a compiler it changes nothing. ``history.compiled`` says what ran.
+        library without a compiler it changes nothing. ``history.compiled`` says what ran. A step the
+        compiler cannot trace (a custom activation that decides in Python on array values) is named in a
+        RuntimeWarning and trained uncompiled under "auto", and raises a ValueError naming its layer
+        under True.
     """
 
     def __init__(self, epochs=100, batch_size=32, shuffle=True, verbose=1, early_stopping=None, compile="auto"):
@@ -294,11 +301,39 @@ def fit(
     -------
     History
     """
-    checkpoints = (checkpoint, checkpoint_every, checkpoint_best)
-    run = _Run(
-        model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks,
-        sample_weight=sample_weight, class_weight=class_weight, validation_split=validation_split,
-    )
+    with _one_fit_at_a_time(model):
+        checkpoints = (checkpoint, checkpoint_every, checkpoint_best)
+        run = _Run(
+            model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks,
+            sample_weight=sample_weight, class_weight=class_weight, validation_split=validation_split,
+        )
+        return _train(run, verbose, start_epoch)
+
+
+# The models being fitted now, by any thread: a second concurrent fit of one model is refused.
+_FITTING = weakref.WeakSet()
+_FITTING_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def _one_fit_at_a_time(model):
+    with _FITTING_GUARD:
+        if model in _FITTING:
+            raise RuntimeError(
+                "This model is already being fitted (by another thread, or by a callback of its own fit): two fits "
+                "would update the same weights in turn and give a model of neither. Wait for the first fit to end, "
+                "or fit a copy (copy.deepcopy(model)). Predicting while it trains is fine."
+            )
+        _FITTING.add(model)
+    try:
+        yield
+    finally:
+        with _FITTING_GUARD:
+            _FITTING.discard(model)
+
+
+def _train(run, verbose, start_epoch):
+    """The fit's callbacks around its epochs (mini-batch or full-batch); the History."""
     callbacks = run.callbacks(verbose)
     epochs = run.settings.epochs
     for callback in callbacks:
@@ -314,6 +349,11 @@ def fit(
     history.stop_reason = end["stop_reason"]
     history.best_epoch = early.best_epoch if early is not None else best_epoch(history)
     return history
+
+
+def _stop_reason(callback, epoch):
+    """Why ``callback`` stopped training (a callback that skipped ``Callback.__init__`` may not say)."""
+    return getattr(callback, "stop_reason", None) or f"stopped by {type(callback).__name__} at epoch {epoch}"
 
 
 # Compiled steps by what they compute: fitting again (a warm start, one epoch per call, a new Solver with
@@ -367,7 +407,7 @@ def _compiled_step(solver, layers, backend, when, step, labels=False):
 def _ends(callback, epoch, logs):
     """Hand ``logs`` to ``callback``; whether it asks training to stop (the later ones are then skipped)."""
     callback.on_epoch_end(epoch, logs)
-    return callback.stop_training
+    return bool(getattr(callback, "stop_training", False))
 
 
 class _Run:
@@ -602,7 +642,7 @@ class _Run:
             logs = self.train_epoch(epoch, callbacks)
             stopper = next((c for c in callbacks if _ends(c, epoch, logs)), None)
             if stopper is not None:
-                return stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}", epoch
+                return _stop_reason(stopper, epoch), epoch
             self.reload()  # a callback may have changed the weights or dropped the optimizer state
         return f"completed {epochs} epochs", max(epochs, start_epoch)
 
@@ -650,6 +690,9 @@ class _Run:
         if self.compiled:
             zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
             running, labels = (zero, zero, zero), 0
+        # A compiled step may be given the first layer and the optimizer state to overwrite (JAX's
+        # donation): the epoch's start is kept, for an interruption that comes in the middle of a call.
+        start = self._keep(params, state) if self.compiled else None
         batches, steps = feed.epoch(order, self.local, self.n_batches), 0
         try:
             for batch in batches:
@@ -660,21 +703,36 @@ class _Run:
                     params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
                 elif self.compiled:
                     masks = network.dropout_masks(layers, batch.rows, dropout, backend)
-                    head, tail, state, running = self.batch_step(
-                        params[:2], params[2:], state, running, batch.X, None if self.on_labels else batch.T,
-                        batch.truth, batch.order, batch.start, self._template(batch.rows), masks, lr_in, batch.w,
-                    )
-                    params = head + tail
-                    if batch.truth is not None:
-                        labels += batch.rows * math.prod(batch.truth.shape[1:])
+                    try:
+                        head, tail, state, running = self.batch_step(
+                            params[:2], params[2:], state, running, batch.X, None if self.on_labels else batch.T,
+                            batch.truth, batch.order, batch.start, self._template(batch.rows), masks, lr_in, batch.w,
+                        )
+                    except backend.trace_errors() as exc:
+                        # Only the first call traces; nothing has run yet, so the eager step takes over.
+                        self._uncompile(exc)
+                        Xb, Tb, _, wb = batch.arrays(xp)
+                        params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
+                        sums.add(loss, predictions, batch)
+                    else:
+                        params = head + tail
+                        if batch.truth is not None:
+                            labels += batch.rows * math.prod(batch.truth.shape[1:])
                 else:
                     Xb, Tb, _, wb = batch.arrays(xp)
                     masks = network.dropout_masks(layers, batch.rows, dropout, backend)
                     params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
                     del Xb, Tb, masks
                     sums.add(loss, predictions, batch)
+                # The model holds the last finished step: a batch callback may read it, and a fit that stops
+                # here leaves valid weights.
+                bound = self._bind(params, state, steps)
                 for callback in callbacks:
                     callback.on_batch_end(steps)
+                params, state = self._adopt(params, state, bound)
+        except BaseException:
+            self._recover(start)
+            raise
         finally:
             close = getattr(batches, "close", None)
             if close is not None:
@@ -705,6 +763,90 @@ class _Run:
         logs["learning_rate"] = lr
         logs["weights_finite"] = math.isfinite(values[-1])
         return logs
+
+    def _bind(self, params, state, steps=0):
+        """Put ``params`` and ``state`` on the model; the state it holds (with the host's step count)."""
+        self.model.set_parameters(params, check=False)
+        if self.compiled and isinstance(self.t_host, int) and isinstance(state, dict):
+            # A compiled step counts on the device; the model holds a state it can save and load.
+            state = {**state, "t": self.t_host + steps}
+        self.model.optimizer_state_ = state
+        return state
+
+    def _adopt(self, params, state, bound=None):
+        """Arrays a callback put on the model (``set_parameters``, ``layer.W = ...``), as copies of their own.
+
+        The step may update its arrays in place (NumPy, torch) or give them to the compiler (JAX): the
+        caller's arrays are never trained in place, as for those given before ``fit``.
+        """
+        model, xp = self.model, self.xp
+        bound = state if bound is None else bound
+        current = model.parameters()
+        if any(a is not b for a, b in zip(current, params)):
+            params = [p if p is q else xp.asarray(p, copy=True) for p, q in zip(current, params)]
+            model.set_parameters(params, check=False)
+        if model.optimizer_state_ is not bound:
+            state = model.optimizer_state_
+            if state is None:  # dropped by a callback: the optimizer starts afresh
+                state = self.solver.optimizer.init_state(params, xp=xp)
+            model.optimizer_state_ = state
+            if self.compiled and isinstance(state, dict) and isinstance(state.get("t"), int):
+                self.t_host = state["t"] - self.current["step"] - 1
+                state = {**state, "t": xp.asarray(state["t"], device=self.backend.device)}
+        return params, state
+
+    def _keep(self, params, state):
+        """Copies of what a compiled step may overwrite: the parameters and the optimizer state."""
+        copy_ = lambda a: self.xp.asarray(a, copy=True) if hasattr(a, "shape") else a  # noqa: E731
+        return [copy_(p) for p in params], optimizers.map_state(state, copy_), self.t_host
+
+    def _recover(self, start):
+        """After an exception or an interruption in an epoch: the model must hold weights that exist.
+
+        They are those of the last finished step, unless the interruption came while a compiled call
+        held the model's buffers (JAX donation): then those of the epoch's start.
+        """
+        model, backend = self.model, self.backend
+        if start is None:
+            return
+        state = model.optimizer_state_
+        leaves = [p for p in model.parameters()]
+        optimizers.map_state(state, lambda a: leaves.append(a) or a)
+        if any(backend.is_deleted(a) for a in leaves if hasattr(a, "shape")):
+            params, state, t = start
+            model.set_parameters(params, check=False)
+            model.optimizer_state_ = state if not isinstance(t, int) else {**state, "t": t}
+
+
+    def _uncompile(self, exc):
+        """The compiled step cannot be traced: name the layers whose activation is the cause, then go on
+        eagerly (``compile="auto"``) or raise (``compile=True``)."""
+        backend, xp = self.backend, self.xp
+        culprits = []
+        for i, layer in enumerate(self.layers):
+            act = layer.activation
+
+            def probe(Z, act=act):
+                A = act.forward(Z, xp=xp)
+                return act.backward(Z, A, xp.ones_like(A), xp=xp)
+
+            compiled, _ = backend.compile(probe, True)
+            try:
+                compiled(xp.zeros((2, layer.n_out), dtype=backend.dtype, device=backend.device))
+            except backend.trace_errors():
+                culprits.append(f"layer {i} ({layer.n_in} -> {layer.n_out}) with activation {act.name!r} ({type(act).__name__})")
+        what = "; ".join(culprits) if culprits else "a component of the step (loss, optimizer or schedule)"
+        message = (
+            f"The training step cannot be compiled with {backend.compiler}: {what} decides in Python on array values "
+            f"({type(exc).__name__}), which a compiler cannot trace. Write it with xp.where instead of if / "
+            f"comparisons on values, or pass Settings(compile=False)"
+        )
+        if self.settings.compile is True:
+            raise ValueError(message + ".") from exc
+        warnings.warn(message + " to train without compiling and silence this warning; training goes on uncompiled.",
+                      RuntimeWarning, stacklevel=5)
+        self.compiled, self.batch_step, self.epoch_figures = False, None, None
+        self.history.compiled = f"eager: {what} cannot be traced by {backend.compiler}"
 
     def _template(self, rows):
         """``arange(rows)`` on the device, which fixes a compiled step's batch shape (kept per size)."""
@@ -850,7 +992,7 @@ class _Run:
             outcome["epoch"] = epoch
             stopper = next((c for c in callbacks if _ends(c, epoch, logs)), None)
             if stopper is not None:
-                outcome["stop"] = stopper.stop_reason or f"stopped by {type(stopper).__name__} at epoch {epoch}"
+                outcome["stop"] = _stop_reason(stopper, epoch)
                 return True
             self.reload()
             return False
@@ -873,8 +1015,9 @@ class _Run:
         return f"L-BFGS ended after {result.n_iter} iterations: {result.message}", outcome["epoch"]
 
     def reload(self):
-        """Take the model's parameters and optimizer state back (callbacks may have replaced them)."""
-        self.params, self.state = self.model.parameters(), self.model.optimizer_state_
+        """Take the model's parameters and optimizer state back (callbacks may have replaced them: their
+        arrays are copied, so that training never updates a caller's arrays)."""
+        self.params, self.state = self._adopt(self.params, self.state)
 
 
 def _check_callbacks(callbacks):
