@@ -456,8 +456,17 @@ class _Run:
             raise ValueError("Data-parallel training (`comm`) needs data read by rows: arrays or a data set, not a batch iterable.")
 
         self.n, self.m = self.feed.n_rows, settings.batch_size
-        self.dist = dist = None if comm is None else distributed.DataParallel(comm, backend, self.n, self.m, self.val is not None)
-        self.comm = comm
+        dist = None
+        if comm is not None:
+            # Everything the ranks must agree on, compared before any other exchange: a misconfigured job
+            # raises the same error on every rank instead of failing inside MPI or training a mixture.
+            agreed = distributed.fingerprint(
+                layers, solver, settings, dtype=backend.dtype_name, n_features=model.n_features,
+                n_outputs=model.n_outputs, start_epoch=start_epoch, weighted=self.feed.weighted,
+            )
+            dist = distributed.DataParallel(comm, backend, self.n, self.m, self.val is not None, fingerprint=agreed)
+            comm = dist.comm  # its collectives wait a bounded time
+        self.dist, self.comm = dist, comm
         if not self.feed.by_rows:
             self.n_batches = None  # the iterable's own batches, counted as they come
         else:

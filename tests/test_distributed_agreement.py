@@ -104,6 +104,15 @@ def test_data_parallel_bounds_its_collectives(agreement):
     assert agreement[0]["default_timeout"] == distributed.DEFAULT_TIMEOUT == 600.0
 
 
+def test_modes_and_on_timeout_raise_under_mpi(agreement):
+    # Blocking calls with a watchdog by default (MPI's THREAD_MULTIPLE), polled requests to raise.
+    assert agreement[0]["modes"] == ["watchdog", "poll", "plain"]
+    found = agreement[0]["raise"]
+    assert found["message"].startswith("Rank 0 of 2 waited 1 s in a collective operation (MPI barrier)")
+    assert "comm.Abort" not in found["message"]
+    assert 1.0 <= found["waited"] < 2.9  # gave up before rank 1 came
+
+
 @pytest.mark.parametrize(
     "mode, waits_in",
     [
@@ -362,3 +371,19 @@ def test_model_checkpoint_barrier_is_bounded():
     checkpoint = ModelCheckpoint("unused.npz", every=1, comm=_Comm())
     assert isinstance(checkpoint.comm, BoundedComm)
     assert ModelCheckpoint("unused.npz", every=1).comm is None
+
+
+@pytest.mark.parametrize(
+    "case, field",
+    [("same", None), ("hidden", "n_out"), ("activation", "activation"), ("dtype", "dtype"),
+     ("features", "n_in"), ("batch", "batch_size"), ("learning_rate", "learning_rate")],
+)
+def test_a_misconfigured_data_parallel_fit_raises_the_same_error_on_every_rank(tmp_path, case, field):
+    result, elapsed = _mpi("mismatch_fit_worker.py", case, str(tmp_path), env={distributed.TIMEOUT_VARIABLE: "20"})
+    assert result.returncode == 0, result.stderr[-3000:]
+    outcomes = [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)]
+    if field is None:
+        assert outcomes == ["trained", "trained"]
+        return
+    assert outcomes[0] == outcomes[1], outcomes
+    assert outcomes[0].startswith("MismatchError") and field in outcomes[0], outcomes[0]
