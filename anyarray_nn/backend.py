@@ -16,6 +16,7 @@ seed gives the same initial weights and the same shuffling order on every backen
 
 from __future__ import annotations
 
+import collections
 import copy
 import ctypes
 import glob
@@ -123,8 +124,11 @@ class Library:
         return x
 
     def upload_async(self, backend, host):
-        """``host`` (int64 NumPy) on the device without making the host wait; plain copy by default."""
-        return backend.index_array(host)
+        """``host`` (a NumPy array) on the device without making the host wait; a plain copy by default.
+
+        Floats must already have the backend's dtype; integers keep theirs.
+        """
+        return backend.from_host(host)
 
     def has_values(self, x):
         """Whether the values of ``x`` can be read now (not a symbolic or traced array)."""
@@ -355,13 +359,14 @@ class CuPy(Library):
         import cupyx
 
         with backend.device:
-            pinned = cupyx.empty_pinned(host.shape, dtype=np.int64)
+            pinned = cupyx.empty_pinned(host.shape, dtype=host.dtype)
             pinned[...] = host
-            out = cupy.empty(host.shape, dtype=cupy.int64)
+            out = cupy.empty(host.shape, dtype=host.dtype)
             out.set(pinned, stream=cupy.cuda.get_current_stream())
-        # The copy reads the buffer after this returns: keep it alive until the next epoch's upload,
-        # by which time the epoch's host read has waited for the device.
-        backend._pinned = pinned
+        # The copy reads the buffer after this returns: keep it alive while a few later uploads are made
+        # (batches read ahead are used, and waited for, long before eight more have been uploaded).
+        kept = backend.__dict__.setdefault("_pinned", collections.deque(maxlen=8))
+        kept.append(pinned)
         return out
 
     def generator(self, seed, device):
@@ -449,7 +454,7 @@ class Torch(Library):
         import torch
 
         if backend.device.type != "cuda":  # page-locking needs CUDA
-            return backend.index_array(host)
+            return backend.from_host(host)
         return torch.from_numpy(host).pin_memory().to(backend.device, non_blocking=True)
 
     def generator(self, seed, device):
@@ -798,6 +803,17 @@ class Backend:
 
     def to_numpy(self, x):
         return to_numpy(x)
+
+    def upload(self, host):
+        """A host batch (NumPy, floats already in the backend's dtype) on the device.
+
+        On a GPU the copy goes through page-locked memory without making the host wait, where the
+        library offers it (CuPy, torch on CUDA); JAX copies asynchronously by itself. Called by the
+        thread that reads batches ahead, so that the copy overlaps the step that runs meanwhile.
+        """
+        if self.is_gpu:
+            return self.library.upload_async(self, host)
+        return self.from_host(host)
 
     def from_host(self, host):
         """A host (NumPy) array on this backend: floats in the backend's dtype, integers keep theirs."""

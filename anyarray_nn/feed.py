@@ -101,10 +101,10 @@ class SourceFeed:
     def _device(self, X, y, w, where):
         Xh, Th, wh = self.checker(X, y, w, where)
         if self.weights is not None:
-            wh = self.weights(y, wh)
+            wh = self.weights(y, wh).astype(self.checker.dtype, copy=False)
         backend = self.backend
-        Xb, Tb = backend.asarray(Xh), backend.asarray(Th)
-        wb = None if wh is None else backend.asarray(wh)
+        Xb, Tb = backend.upload(Xh), backend.upload(Th)
+        wb = None if wh is None else backend.upload(wh)
         truth = None if self.decide is None else self.decide(Tb)
         return Batch(Xb, Tb, truth, wb, None, 0, Xh.shape[0])
 
