@@ -165,6 +165,7 @@ def test_fingerprint_holds_what_must_agree_as_json():
     assert "verbose" not in fp["settings"]
     assert fp["dtype"] == "float32" and fp["n_features"] == 4 and fp["classes"] == [0, 1, 2]
     assert fp["backend"] == "numpy"
+    assert fingerprint([], classes=3)["classes"] == 3 and fingerprint([], classes=("a", "b"))["classes"] == ["a", "b"]
     # Equal configurations give equal fingerprints (no memory addresses, no state).
     again = fingerprint(_layers(), ann.Solver(optimizer="adam", learning_rate=1e-3),
                         ann.Settings(epochs=7, batch_size=16, verbose=2), dtype="float32", n_features=4,

@@ -7,14 +7,23 @@ against the plain ones first.
 """
 
 import json
+import math
 import sys
+import time
 
 import numpy as np
 from mpi4py import MPI
 
 import anyarray_nn as ann
 from anyarray_nn import distributed
-from anyarray_nn.distributed import BoundedComm, DataParallel, MismatchError, check_agreement, fingerprint
+from anyarray_nn.distributed import (
+    BoundedComm,
+    CommunicationTimeout,
+    DataParallel,
+    MismatchError,
+    check_agreement,
+    fingerprint,
+)
 
 comm = MPI.COMM_WORLD
 rank = comm.Get_rank()
@@ -99,6 +108,21 @@ dp = DataParallel(comm, ann.Backend("numpy", seed=0), 10, 4, False, fingerprint=
 results["data_parallel_same"] = {"bounded": isinstance(dp.comm, BoundedComm), "timeout": dp.comm.timeout,
                                  "steps": dp.steps, "exchange": dp.exchange([rank, 1.5])}
 results["default_timeout"] = distributed.resolve_timeout()
+
+# on_timeout="raise": rank 0 gives up on a barrier that rank 1 joins late, and goes on.
+raising = BoundedComm(comm, timeout=1, on_timeout="raise")
+if rank == 0:
+    start = time.monotonic()
+    try:
+        raising.Barrier()
+        results["raise"] = "completed"
+    except CommunicationTimeout as exc:
+        results["raise"] = {"message": str(exc), "waited": time.monotonic() - start}
+    raising._abandoned[0][0].Wait()  # rank 1 joins later: the pending barrier completes then
+else:
+    time.sleep(3)
+    comm.Ibarrier().Wait()  # MPI matches a nonblocking collective only with nonblocking ones
+results["modes"] = [BoundedComm(comm).mode, raising.mode, BoundedComm(comm, timeout=math.inf).mode]
 
 with open(f"{out_dir}/rank{rank}.json", "w") as f:
     json.dump(results, f, indent=1)
