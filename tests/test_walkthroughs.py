@@ -95,3 +95,11 @@ def test_walkthrough_runs_and_writes_its_figures(tmp_path, script, backend):
         assert "check: model.backward gives the same gradients" in text  # the narrated step
     if script == "walkthrough_002_l_layer.py":
         assert numbers_after(text, "largest cost difference")[0] < 1e-12
+
+
+def test_examples_guide_lists_every_script_with_its_run_time():
+    guide = (EXAMPLES / "README.md").read_text(encoding="utf-8")
+    for script in sorted(EXAMPLES.glob("*.py")):
+        rows = [line for line in guide.splitlines() if line.startswith(f"| [`{script.name}`]")]
+        assert rows, f"examples/README.md does not list {script.name}"
+        assert re.search(r"\| \d+(\.\d+)? s \|$", rows[0]), rows[0]
