@@ -15,7 +15,7 @@
 # | `Solver(loss, optimizer, η, reg)`              | `ann.Solver(loss, optimizer, learning_rate, regularization)`|
 # | `data_cache = FeedForward(model, data_in)`     | `cache = model.forward(X)`                                  |
 # | `loss, ∇W, ∇b = BackProp(model, cache, y)`     | `loss, grads_W, grads_b = model.backward(cache, y, solver)` |
-# | `TrainNN(model, data_in, data_out, ...)`       | `model.fit(X, y, solver, settings, validation_data=...)`     |
+# | `TrainNN(...)` per batch, inside an epoch loop | `model.fit(X, y, solver, settings, validation_data=...)`, the whole loop |
 #
 # The walkthrough follows the tutorial's order: data, the network, the forward pass, the loss,
 # backpropagation, a gradient check, the update, the training loop by hand and then with `fit`, and
