@@ -92,6 +92,10 @@ class Optimizer:
 
     name = "optimizer"
     nonnegative_state = ()
+    #: Whether the update of every entry depends on that entry alone, never on the array it is in (its
+    #: shape, its other entries): the training step may then update all parameters as one flat array
+    #: (:class:`anyarray_nn.step.Packing`). Left False, an optimizer is always given the arrays one by one.
+    elementwise = False
 
     def init_state(self, params, *, xp):
         return {"t": 0}
@@ -128,6 +132,7 @@ class SGD(Optimizer):
     """
 
     name = "sgd"
+    elementwise = True
 
     def step(self, params, grads, state, learning_rate, *, xp):
         lr = _rate(learning_rate)
@@ -176,6 +181,7 @@ class Momentum(Optimizer):
     """
 
     name = "momentum"
+    elementwise = True
     nesterov = False
 
     def __init__(self, momentum=0.9):
@@ -233,6 +239,7 @@ class RMSprop(Optimizer):
     """
 
     name = "rmsprop"
+    elementwise = True
     nonnegative_state = ("square_avg",)
 
     def __init__(self, rho=0.9, epsilon=1e-8):
@@ -272,6 +279,7 @@ class Adagrad(Optimizer):
     """
 
     name = "adagrad"
+    elementwise = True
     nonnegative_state = ("sum_sq",)
 
     def __init__(self, epsilon=1e-10, initial_accumulator_value=0.0):
@@ -315,6 +323,7 @@ class Adam(Optimizer):
     """
 
     name = "adam"
+    elementwise = True
     nonnegative_state = ("v",)
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
@@ -376,6 +385,10 @@ class AdamW(Adam):
     """
 
     name = "adamw"
+
+    @property
+    def elementwise(self):
+        return self.weight_decay == 0.0  # the decay is for weight matrices only
 
     def __init__(self, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.01):
         super().__init__(beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)

@@ -19,10 +19,75 @@ buffers.)
 
 from __future__ import annotations
 
+import math
+
 from . import network, optimizers
 
 
-def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=None, loss=None):
+class Packing:
+    """Parameters and per-parameter optimizer state as views of one flat array each.
+
+    An elementwise optimizer (:attr:`~anyarray_nn.optimizers.Optimizer.elementwise`) then updates every
+    parameter in one pass of a few operations over the flat arrays, instead of a few per array: for a
+    small network the per-array calls cost more than the arithmetic. Each entry's update is the same
+    operation on the same numbers, so the results are the same to the bit. Only for libraries that
+    update in place (NumPy, CuPy, torch, array_api_strict), where the views see the flat array's updates.
+
+    Parameters
+    ----------
+    params : list of arrays
+        ``[W_1, b_1, ...]``; copied into the flat array.
+    state : dict
+        The optimizer state: its lists of one array per parameter are packed, other entries kept.
+    """
+
+    def __init__(self, params, state, *, xp):
+        self.xp = xp
+        self.pack(params, state)
+
+    def pack(self, params, state):
+        """Copy ``params`` and ``state`` into new flat arrays; :attr:`params` and :attr:`state` view them."""
+        xp = self.xp
+        self.shapes = [tuple(p.shape) for p in params]
+        self.keys = [k for k, v in state.items() if isinstance(v, list) and len(v) == len(params)]
+        self.flat = xp.concat([xp.reshape(p, (-1,)) for p in params])
+        self.flat_state = {k: xp.concat([xp.reshape(a, (-1,)) for a in state[k]]) for k in self.keys}
+        self.params = self._views(self.flat)
+        self.state = {**state, **{k: self._views(v) for k, v in self.flat_state.items()}}
+
+    def _views(self, flat):
+        views, start = [], 0
+        for shape in self.shapes:
+            size = math.prod(shape)
+            views.append(self.xp.reshape(flat[start : start + size], shape))
+            start += size
+        return views
+
+    def holds(self, params, state):
+        """Whether ``params`` and ``state`` are this packing's views (a callback may have replaced them)."""
+        return (
+            params[0] is self.params[0] and isinstance(state, dict)
+            and all(state.get(k) is self.state[k] for k in self.keys)
+        )
+
+    def update(self, optimizer, grads, state, lr, fold):
+        """The optimizer's step on the flat arrays; the views (the same objects) and the new state."""
+        xp = self.xp
+        flat_grads = [xp.concat([xp.reshape(g, (-1,)) for g in grads])]
+        packed = {**state, **{k: [v] for k, v in self.flat_state.items()}}
+        if fold:
+            (flat,), new = optimizer.apply_updates([self.flat], flat_grads, packed, xp=xp)
+        else:
+            (flat,), new = optimizer.step([self.flat], flat_grads, packed, lr, xp=xp)
+        if flat is not self.flat or any(new[k][0] is not self.flat_state[k] for k in self.keys):
+            # Not updated in place after all: the views follow the new arrays.
+            self.flat, self.flat_state = flat, {k: new[k][0] for k in self.keys}
+            self.params = self._views(self.flat)
+            self.state = {**new, **{k: self._views(v) for k, v in self.flat_state.items()}}
+        return self.params, {**new, **{k: self.state[k] for k in self.keys}}
+
+
+def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=None, loss=None, packing=None):
     """The training step of ``layers`` under ``solver``.
 
     Parameters
@@ -41,6 +106,9 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     loss : Loss, optional
         Takes the place of ``solver.loss``: :class:`~anyarray_nn.losses.SparseCrossEntropy` for a step
         given class labels ``(m,)`` as ``Tb``.
+    packing : Packing, optional
+        When the step is given its views as ``params`` and ``state``, the optimizer updates the flat
+        arrays instead (see :class:`Packing`); other arrays are updated one by one.
 
     Returns
     -------
@@ -76,6 +144,8 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
             grads = reduce_gradients(grads)
         if clip_norm is not None:
             grads = optimizers.clip_by_global_norm(grads, clip_norm, xp=xp)
+        if packing is not None and packing.holds(params, state):
+            return packing.update(optimizer, grads, state, lr, fold)
         if fold:
             return optimizer.apply_updates(params, grads, state, xp=xp)
         return optimizer.step(params, grads, state, lr, xp=xp)

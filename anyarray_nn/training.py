@@ -28,6 +28,8 @@ import time
 import warnings
 import weakref
 
+from array_api_compat import is_writeable_array
+
 from . import distributed, lbfgs, losses, network, optimizers, schedules, sources, weighting
 from . import regularization as regularization_module
 from ._validation import _host_numeric, check_number, check_positive_int, check_targets, check_X, host_array, shape_of
@@ -43,7 +45,7 @@ from .callbacks import (
     checkpoint_plan,
 )
 from .feed import DeviceFeed, EpochSums, SourceFeed
-from .step import DONATE, is_classifier, make_batch_step, make_epoch_figures, make_train_step
+from .step import DONATE, Packing, is_classifier, make_batch_step, make_epoch_figures, make_train_step
 
 
 class Solver:
@@ -492,11 +494,19 @@ class _Run:
 
         self.current = {"step": 0}
         reduce_gradients = None if dist is None else dist.reducer(lambda: self.current["step"])
-        self.step = make_train_step(
-            layers, solver, xp=xp, reduce_gradients=reduce_gradients, matmul_add=backend.matmul_add
-        )
         # Data-parallel steps call MPI inside: they stay eager.
         when = settings.compile if dist is None else False
+        # An eager step of an elementwise optimizer updates one flat array (see step.Packing).
+        self.packing = None
+        self.can_pack = (
+            dist is None and not self.full_batch and not backend.compile_plan(when)[0]
+            and getattr(optimizer, "elementwise", False) and is_writeable_array(params[0])
+        )
+        self._pack()
+        self.step = make_train_step(
+            layers, solver, xp=xp, reduce_gradients=reduce_gradients, matmul_add=backend.matmul_add,
+            packing=self.packing,
+        )
         # Given class labels, a compiled step takes them (``truth``) as its targets where the loss has that form.
         labels_loss = None
         if self.classifier and backend.compile_plan(when)[0] and self.y_shape is not None:
@@ -1027,6 +1037,20 @@ class _Run:
         """Take the model's parameters and optimizer state back (callbacks may have replaced them: their
         arrays are copied, so that training never updates a caller's arrays)."""
         self.params, self.state = self._adopt(self.params, self.state)
+        if self.packing is not None and not self.packing.holds(self.params, self.state):
+            self._pack()
+
+    def _pack(self):
+        """Parameters and optimizer state as views of flat arrays, held by the model too (eager steps)."""
+        if not self.can_pack or not isinstance(self.state, dict):
+            return
+        if self.packing is None:
+            self.packing = Packing(self.params, self.state, xp=self.xp)
+        else:
+            self.packing.pack(self.params, self.state)  # the step holds this Packing
+        self.params, self.state = self.packing.params, self.packing.state
+        self.model.set_parameters(self.params, check=False)
+        self.model.optimizer_state_ = self.state
 
 
 def _check_callbacks(callbacks):
