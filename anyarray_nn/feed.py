@@ -37,15 +37,17 @@ class Batch:
 
     def arrays(self, xp):
         """``(Xb, Tb, truth_b, wb)``: the batch's rows themselves (``truth_b`` / ``wb`` None when absent)."""
-        if self.order is None and self.start == 0 and self.rows == self.X.shape[0]:
-            return self.X, self.T, self.truth, self.w
+        X, T, truth, w = self.X, self.T, self.truth, self.w
+        if self.order is None and self.start == 0 and self.rows == X.shape[0]:
+            return X, T, truth, w
         if self.order is None:
             s = slice(self.start, self.start + self.rows)
-            rows = lambda a: None if a is None else a[s, ...]  # noqa: E731
-        else:
-            idx = self.order[self.start : self.start + self.rows]
-            rows = lambda a: None if a is None else xp.take(a, idx, axis=0)  # noqa: E731
-        return rows(self.X), rows(self.T), rows(self.truth), rows(self.w)
+            return (X[s, ...], T[s, ...], None if truth is None else truth[s, ...], None if w is None else w[s, ...])
+        idx = self.order[self.start : self.start + self.rows]
+        return (
+            xp.take(X, idx, axis=0), xp.take(T, idx, axis=0),
+            None if truth is None else xp.take(truth, idx, axis=0), None if w is None else xp.take(w, idx, axis=0),
+        )
 
 
 class DeviceFeed:
@@ -171,7 +173,7 @@ class EpochSums:
         if predictions is not None:
             self._predictions.append(predictions)
             if self.truth_of is None:
-                self._truths.append(batch.arrays(self.xp)[2])
+                self._truths.append(batch.truth)  # a batch read from a source holds its own rows
             else:
                 lo, hi = self._covered
                 self._covered = [batch.start if lo is None else lo, batch.start + batch.rows]

@@ -406,6 +406,11 @@ def _compiled_step(solver, layers, backend, when, step, labels=False):
     return _COMPILED[key]
 
 
+def _acts_on_batches(callback):
+    """Whether ``callback`` has an ``on_batch_end`` of its own (the base class's does nothing)."""
+    return getattr(type(callback), "on_batch_end", Callback.on_batch_end) is not Callback.on_batch_end
+
+
 def _ends(callback, epoch, logs):
     """Hand ``logs`` to ``callback``; whether it asks training to stop (the later ones are then skipped)."""
     callback.on_epoch_end(epoch, logs)
@@ -713,6 +718,8 @@ class _Run:
         # donation): the epoch's start is kept, for an interruption that comes in the middle of a call.
         start = self._keep(params, state) if self.compiled else None
         batches, steps = feed.epoch(order, self.local, self.n_batches), 0
+        # Only the callbacks that do something after a batch are called there.
+        batch_callbacks = [c for c in callbacks if _acts_on_batches(c)]
         try:
             for batch in batches:
                 steps += 1
@@ -746,9 +753,10 @@ class _Run:
                 # The model holds the last finished step: a batch callback may read it, and a fit that stops
                 # here leaves valid weights.
                 bound = self._bind(params, state, steps)
-                for callback in callbacks:
-                    callback.on_batch_end(steps)
-                params, state = self._adopt(params, state, bound)
+                if batch_callbacks:
+                    for callback in batch_callbacks:
+                        callback.on_batch_end(steps)
+                    params, state = self._adopt(params, state, bound)
         except BaseException:
             self._recover(start)
             raise
