@@ -319,7 +319,7 @@ _NUMPY_GEMM = _NumPyGemm()
 
 class CuPy(Library):
     name, package = "cupy", "cupy"
-    install = "pip install 'anyarray-nn[cuda12]' (or [cuda13], matching your CUDA toolkit)"
+    install = "pip install '.[cuda12]' in the anyarray_nn checkout (or [cuda13], matching your CUDA toolkit)"
     is_namespace = staticmethod(array_api_compat.is_cupy_namespace)
     is_array = staticmethod(array_api_compat.is_cupy_array)
 
@@ -478,7 +478,7 @@ class Torch(Library):
 
 class ArrayApiStrict(Library):
     name, package = "array_api_strict", "array_api_strict"
-    install = "pip install 'anyarray-nn[test]' (or pip install array-api-strict)"
+    install = "pip install '.[test]' in the anyarray_nn checkout (or pip install array-api-strict)"
     is_namespace = staticmethod(array_api_compat.is_array_api_strict_namespace)
 
     def is_array(self, x):
@@ -507,7 +507,7 @@ class ArrayApiStrict(Library):
 
 
 class Jax(Library):
-    name, package, install = "jax", "jax", "pip install 'anyarray-nn[jax]' (or pip install jax)"
+    name, package, install = "jax", "jax", "pip install '.[jax]' in the anyarray_nn checkout (or pip install jax)"
     is_namespace = staticmethod(array_api_compat.is_jax_namespace)
     is_array = staticmethod(array_api_compat.is_jax_array)
 
@@ -584,7 +584,7 @@ class Jax(Library):
 
 
 class Dask(Library):
-    name, package, install = "dask", "dask", "pip install 'anyarray-nn[dask]' (or pip install 'dask[array]')"
+    name, package, install = "dask", "dask", "pip install '.[dask]' in the anyarray_nn checkout (or pip install 'dask[array]')"
     is_namespace = staticmethod(array_api_compat.is_dask_namespace)
     is_array = staticmethod(array_api_compat.is_dask_array)
 

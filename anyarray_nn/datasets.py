@@ -154,7 +154,7 @@ def load_digits():
     try:
         from sklearn.datasets import load_digits as sklearn_digits
     except ImportError as exc:
-        msg = 'load_digits() needs scikit-learn, which is not installed: pip install "anyarray-nn[sklearn]".'
+        msg = 'load_digits() needs scikit-learn, which is not installed: pip install ".[sklearn]" in the anyarray_nn checkout.'
         raise ImportError(msg) from exc
     bunch = sklearn_digits()
     X = np.asarray(bunch.data, dtype=np.float64)

@@ -72,7 +72,7 @@ def _mpi():
         from mpi4py import MPI
     except ImportError as exc:  # pragma: no cover - depends on the environment
         raise ImportError(
-            "Data-parallel training needs mpi4py and an MPI library: pip install 'anyarray-nn[mpi]'."
+            "Data-parallel training needs mpi4py and an MPI library: pip install '.[mpi]' in the anyarray_nn checkout."
         ) from exc
     return MPI
 

@@ -24,7 +24,7 @@ ValueError: a row holding NaN (or an infinity, which the products turn into NaN)
 that cannot be told from a real prediction. Check rows before serving them (for instance
 ``np.isfinite(X).all(axis=1)``) or read ``output`` for NaN.
 
-ndonnx and onnx are optional dependencies: ``pip install "anyarray-nn[onnx]"``.
+ndonnx and onnx are optional dependencies: ``pip install ".[onnx]" in the anyarray_nn checkout``.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ __all__ = ["export_onnx"]
 _DTYPES = ("float32", "float64")
 # protobuf cannot serialize a message of 2 GiB or more into one file.
 _MAX_BYTES = 2**31 - 1
-_INSTALL = 'pip install "anyarray-nn[onnx]"'
+_INSTALL = 'pip install ".[onnx]" in the anyarray_nn checkout'
 
 
 def export_onnx(model, path, *, dtype=None, opset=None):

@@ -1,6 +1,6 @@
 """Plots saved as PNG files: training curves, the confusion matrix, predicted against true values.
 
-matplotlib is optional (``pip install "anyarray-nn[plot]"``). Figures are drawn on matplotlib's Agg
+matplotlib is optional (``pip install ".[plot]" in the anyarray_nn checkout``). Figures are drawn on matplotlib's Agg
 canvas directly, without pyplot, so saving a plot never opens a window nor changes the backend of an
 interactive session.
 """
@@ -22,7 +22,7 @@ def _matplotlib():
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
     except ImportError as exc:
-        msg = 'Plotting needs matplotlib, which is not installed: pip install "anyarray-nn[plot]".'
+        msg = 'Plotting needs matplotlib, which is not installed: pip install ".[plot]" in the anyarray_nn checkout.'
         raise ImportError(msg) from exc
     return Figure, FigureCanvasAgg, MaxNLocator
 

@@ -21,7 +21,7 @@ Arrays in, arrays out:
   Class labels come back on the device when they are numbers; string labels come back as NumPy.
 * Arrays of another non-NumPy library raise a ``ValueError`` naming the ``backend`` to choose.
 
-scikit-learn is an optional dependency: ``pip install "anyarray-nn[sklearn]"``.
+scikit-learn is an optional dependency: ``pip install ".[sklearn]" in the anyarray_nn checkout``.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ try:
 except ImportError as exc:  # pragma: no cover - exercised only without scikit-learn
     raise ImportError(
         "anyarray_nn.sklearn needs scikit-learn, which is not installed: "
-        'pip install "anyarray-nn[sklearn]" (or pip install scikit-learn).'
+        'pip install ".[sklearn]" in the anyarray_nn checkout (or pip install scikit-learn).'
     ) from exc
 
 import array_api_compat
@@ -1065,7 +1065,7 @@ class MLPClassifier(ClassifierMixin, _BaseMLP):
         return self.classes_[to_numpy(index)]
 
     def export_onnx(self, path, dtype=None):
-        """Write the fitted classifier as an ONNX file (needs ``pip install "anyarray-nn[onnx]"``).
+        """Write the fitted classifier as an ONNX file (needs ``pip install ".[onnx]" in the anyarray_nn checkout``).
 
         The graph has one input ``"X"`` of shape ``(N, n_features_in_)`` and the dtype of the network
         (``dtype``, default the estimator's ``dtype``); the estimator scales no input itself, so ``X`` is
@@ -1258,7 +1258,7 @@ class MLPRegressor(RegressorMixin, _BaseMLP):
         return A if on_device else to_numpy(A)
 
     def export_onnx(self, path, dtype=None):
-        """Write the fitted regressor as an ONNX file (needs ``pip install "anyarray-nn[onnx]"``).
+        """Write the fitted regressor as an ONNX file (needs ``pip install ".[onnx]" in the anyarray_nn checkout``).
 
         The graph has one input ``"X"`` of shape ``(N, n_features_in_)`` and the dtype of the network
         (``dtype``, default the estimator's ``dtype``), fed exactly as to :meth:`predict` (the estimator

@@ -82,7 +82,7 @@ def main():
 
     mpiexec = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirname(sys.executable))
     if mpiexec is None:
-        print("mpiexec is not installed: pip install 'anyarray-nn[mpi]'")
+        print("mpiexec is not installed: pip install '.[mpi]' in the anyarray_nn checkout")
         return 1
     info = common.machine_info(use_torch=False)
     common.print_machine(info)

@@ -2,7 +2,7 @@
 
     python examples/digits.py --backend numpy --out out/digits
 
-The 1797 images come with scikit-learn (``pip install "anyarray-nn[sklearn]"``); each picture's 64
+The 1797 images come with scikit-learn (``pip install ".[sklearn]"``); each picture's 64
 pixels are one row of X. A small L2 penalty and dropout on the hidden layer keep the wide layer from
 memorizing the 1000 training images. Saves report.txt, history.png and confusion_matrix.png in --out.
 """

@@ -123,12 +123,12 @@ CASES = _cases()
 def _lazy_or_immutable_cases():
     """JAX (immutable arrays) and Dask (lazy arrays) cases, for the ``any_backend`` fixture."""
     cases = []
-    jax_reason = None if _has("jax") else "jax is not installed (pip install 'anyarray-nn[jax]')"
+    jax_reason = None if _has("jax") else "jax is not installed (pip install '.[jax]')"
     for dtype in ("float64", "float32"):
         label = f"jax-cpu-{dtype}"
         marks = [pytest.mark.skip(reason=jax_reason)] if jax_reason else []
         cases.append(pytest.param(BackendCase("jax", "cpu", dtype, label), id=label, marks=marks))
-    dask_reason = None if _has("dask") else "dask is not installed (pip install 'anyarray-nn[dask]')"
+    dask_reason = None if _has("dask") else "dask is not installed (pip install '.[dask]')"
     for dtype in ("float64", "float32"):
         label = f"dask-cpu-{dtype}"
         marks = [pytest.mark.skip(reason=dask_reason)] if dask_reason else []

@@ -31,7 +31,7 @@ def test_auto_falls_back_visibly(monkeypatch):
 
 def test_missing_backend_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "cupy", None)
-    with pytest.raises(ImportError, match=r"backend='cupy' needs the 'cupy' package.*anyarray-nn\[cuda12\]"):
+    with pytest.raises(ImportError, match=r"backend='cupy' needs the 'cupy' package.*'\.\[cuda12\]' in the anyarray_nn checkout"):
         ann.Model([ann.Layer(2, 2)], backend="cupy")
     monkeypatch.setitem(sys.modules, "torch", None)
     with pytest.raises(ImportError, match=r"backend='torch' needs the 'torch' package.*pip install torch"):

@@ -153,7 +153,7 @@ def test_comparison_scripts_print_their_tables(tmp_path, script, args):
 
 def test_data_parallel_reports_step_time_and_allreduce_share(tmp_path):
     if shutil.which("mpiexec") is None and shutil.which("mpiexec", path=str(Path(sys.executable).parent)) is None:
-        pytest.skip("mpiexec is not installed (pip install 'anyarray-nn[mpi]')")
+        pytest.skip("mpiexec is not installed (pip install '.[mpi]')")
     out = _run("data_parallel.py", "--ranks", 1, 2, "--batch", 64, "--steps", 2, "--rounds", 1, "--out-dir", tmp_path, cwd=tmp_path)
     assert "all-reduce share" in out
     report = _report(tmp_path, "data_parallel")

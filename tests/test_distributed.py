@@ -23,8 +23,8 @@ MPIEXEC = shutil.which("mpiexec") or shutil.which("mpiexec", path=os.path.dirnam
 
 def _mpi_run(script, *args, timeout=240):
     if MPIEXEC is None:
-        pytest.skip("mpiexec is not installed (pip install 'anyarray-nn[mpi]')")
-    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'anyarray-nn[mpi]')")
+        pytest.skip("mpiexec is not installed (pip install '.[mpi]')")
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install '.[mpi]')")
     env = {**os.environ, "PYTHONPATH": os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     cmd = [MPIEXEC, "-n", "2", sys.executable, "-m", "mpi4py", os.path.join(HERE, "mpi", script), *args]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)

@@ -38,8 +38,8 @@ LIMIT = 90
 
 def _mpi(script, *args, env=None, timeout=LIMIT):
     if MPIEXEC is None:
-        pytest.skip("mpiexec is not installed (pip install 'anyarray-nn[mpi]')")
-    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install 'anyarray-nn[mpi]')")
+        pytest.skip("mpiexec is not installed (pip install '.[mpi]')")
+    pytest.importorskip("mpi4py", reason="mpi4py is not installed (pip install '.[mpi]')")
     env = {**os.environ, **(env or {}), "PYTHONPATH": os.path.dirname(HERE) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     # No ``-m mpi4py``: the library's own bound must end the job, not mpi4py's abort on an exception.
     cmd = [MPIEXEC, "-n", "2", sys.executable, os.path.join(HERE, "mpi", script), *args]

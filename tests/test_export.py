@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-pytest.importorskip("ndonnx", reason="ONNX export needs ndonnx (pip install 'anyarray-nn[onnx]')")
-onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx (pip install 'anyarray-nn[onnx]')")
+pytest.importorskip("ndonnx", reason="ONNX export needs ndonnx (pip install '.[onnx]')")
+onnx = pytest.importorskip("onnx", reason="ONNX export needs onnx (pip install '.[onnx]')")
 ort = pytest.importorskip("onnxruntime", reason="running exported models needs onnxruntime")
 
 import anyarray_nn as ann  # noqa: E402
@@ -214,7 +214,7 @@ def test_user_activations(tmp_path, X):
 def test_without_the_extra(monkeypatch, tmp_path, X):
     model = trained(X, "relu", "softmax", 3, "float32")
     monkeypatch.setitem(sys.modules, "ndonnx", None)
-    with pytest.raises(ImportError, match=r'pip install "anyarray-nn\[onnx\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[onnx\]" in the anyarray_nn checkout'):
         ann.export_onnx(model, tmp_path / "m.onnx")
 
 
@@ -302,7 +302,7 @@ def test_cli_export_bad_input(tmp_path, X, capsys, monkeypatch):
     assert "does not exist" in _one_line_error(capsys)
     monkeypatch.setitem(sys.modules, "ndonnx", None)
     assert cli.main(["export", str(tmp_path / "m.npz"), out]) == 2
-    assert 'pip install "anyarray-nn[onnx]"' in _one_line_error(capsys)
+    assert 'pip install ".[onnx]"' in _one_line_error(capsys)
     assert not (tmp_path / "m.onnx").exists()
 
 

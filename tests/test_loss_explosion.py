@@ -134,7 +134,7 @@ def test_the_rule_references_and_factor():
 # --------------------------------------------------------------------------------------------------
 # Dask arrays of unknown chunk sizes
 def _unknown_chunks():
-    da = pytest.importorskip("dask.array", reason="dask is not installed (pip install 'anyarray-nn[dask]')")
+    da = pytest.importorskip("dask.array", reason="dask is not installed (pip install '.[dask]')")
     X = da.from_array(np.random.default_rng(0).standard_normal((40, 3)), chunks=10)
     return X[X[:, 0] > -10]  # a boolean filter: dask no longer knows the rows of each chunk
 
@@ -160,7 +160,7 @@ def test_unknown_chunk_sizes_are_named_with_the_way_to_compute_them(backend):
 
 
 def test_unknown_rows_of_the_targets_are_named():
-    da = pytest.importorskip("dask.array", reason="dask is not installed (pip install 'anyarray-nn[dask]')")
+    da = pytest.importorskip("dask.array", reason="dask is not installed (pip install '.[dask]')")
     y = da.from_array(np.zeros(40, dtype=int), chunks=10)
     y = y[y >= 0]
     model = ann.Model([ann.Layer(3, 2, "softmax")], backend="dask", seed=0)
@@ -171,7 +171,7 @@ def test_unknown_rows_of_the_targets_are_named():
 # --------------------------------------------------------------------------------------------------
 # ONNX rows holding NaN
 def test_onnx_rows_holding_nan_get_label_zero_as_documented(tmp_path):
-    pytest.importorskip("ndonnx", reason="ONNX export needs ndonnx (pip install 'anyarray-nn[onnx]')")
+    pytest.importorskip("ndonnx", reason="ONNX export needs ndonnx (pip install '.[onnx]')")
     ort = pytest.importorskip("onnxruntime", reason="running exported models needs onnxruntime")
     from anyarray_nn import export
 

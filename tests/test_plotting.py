@@ -67,6 +67,6 @@ def test_predictions_plot(tmp_path):
 
 def test_missing_matplotlib_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
-    with pytest.raises(ImportError, match=r'pip install "anyarray-nn\[plot\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[plot\]" in the anyarray_nn checkout'):
         plotting.plot_history({"loss": [1.0]}, tmp_path / "h.png")
 
