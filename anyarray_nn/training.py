@@ -720,6 +720,7 @@ class _Run:
         batches, steps = feed.epoch(order, self.local, self.n_batches), 0
         # Only the callbacks that do something after a batch are called there.
         batch_callbacks = [c for c in callbacks if _acts_on_batches(c)]
+        user_batch_callbacks = any(_acts_on_batches(c) for c in self.user_callbacks)
         try:
             for batch in batches:
                 steps += 1
@@ -753,9 +754,9 @@ class _Run:
                 # The model holds the last finished step: a batch callback may read it, and a fit that stops
                 # here leaves valid weights.
                 bound = self._bind(params, state, steps)
-                if batch_callbacks:
-                    for callback in batch_callbacks:
-                        callback.on_batch_end(steps)
+                for callback in batch_callbacks:
+                    callback.on_batch_end(steps)
+                if user_batch_callbacks:  # the built-in ones never replace the weights
                     params, state = self._adopt(params, state, bound)
         except BaseException:
             self._recover(start)
