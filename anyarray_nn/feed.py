@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import math
 
+import array_api_compat
+import array_api_compat.numpy  # noqa: F401  (the host namespace, for decisions made on the host)
 import numpy as np
 
 from .sources import Prefetcher, rows_text
@@ -84,7 +86,8 @@ class SourceFeed:
     backend : Backend
         The batch goes to its device on the reading thread, so that the copy overlaps the step.
     decide : callable, optional
-        ``T -> truth``, the output activation's decisions (classifiers).
+        ``(T, xp) -> truth``, the output activation's decisions (classifiers): made on the host, from
+        the encoded targets, and moved to the device as 32-bit class numbers.
     weights : callable, optional
         ``(y_host, w_host or None) -> w_host``: class weights (and given sample weights) per row.
     depth : int, default 2
@@ -107,7 +110,10 @@ class SourceFeed:
         backend = self.backend
         Xb, Tb = backend.upload(Xh), backend.upload(Th)
         wb = None if wh is None else backend.upload(wh)
-        truth = None if self.decide is None else self.decide(Tb)
+        truth = None
+        if self.decide is not None:
+            # On the host: no device operation on this thread, whose work should be copies only.
+            truth = backend.upload(np.asarray(self.decide(Th, array_api_compat.numpy), dtype=np.int32))
         return Batch(Xb, Tb, truth, wb, None, 0, Xh.shape[0])
 
     def epoch(self, order, local, steps):

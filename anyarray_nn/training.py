@@ -579,8 +579,8 @@ class _Run:
             val = self._validation(validation_data, checker, decide)
         return feed, val
 
-    def _decide(self, T):
-        return self.layers[-1].activation.decide(T, xp=self.xp)
+    def _decide(self, T, xp=None):
+        return self.layers[-1].activation.decide(T, xp=self.xp if xp is None else xp)
 
     def _device_data(self, X, y, sample_weight, table, validation_data, validation_split):
         model, backend, solver = self.model, self.backend, self.solver

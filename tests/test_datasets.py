@@ -58,7 +58,7 @@ def test_digits():
 
 def test_digits_without_sklearn_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)  # makes the import fail
-    with pytest.raises(ImportError, match=r'pip install "anyarray-nn\[sklearn\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[sklearn\]" in the anyarray_nn checkout'):
         datasets.load_digits()
 
 

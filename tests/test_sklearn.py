@@ -50,7 +50,7 @@ def test_import_error_names_the_extra(monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.delitem(sys.modules, "anyarray_nn.sklearn")
-    with pytest.raises(ImportError, match=r'pip install "anyarray-nn\[sklearn\]"'):
+    with pytest.raises(ImportError, match=r'pip install "\.\[sklearn\]" in the anyarray_nn checkout'):
         import anyarray_nn.sklearn  # noqa: F401
 
 
