@@ -190,6 +190,9 @@ class Library:
     #: The library's compiler, by name (None: the library has none), and whether ``compile="auto"`` uses it.
     compiler = None
     compile_by_default = False
+    #: Whether a compiled function takes NumPy arrays as inputs and moves them to the device itself
+    #: (jax.jit does, in its C++ dispatch, cheaper than an upload call per array).
+    compiled_takes_host = False
 
     def compile(self, step, donate=()):
         """``step`` compiled by the library's compiler (only called when :attr:`compiler` is set).
@@ -512,6 +515,7 @@ class Jax(Library):
     is_array = staticmethod(array_api_compat.is_jax_array)
 
     compiler, compile_by_default = "jax.jit", True
+    compiled_takes_host = True
 
     def compile(self, step, donate=()):
         import jax
@@ -997,6 +1001,11 @@ class Backend:
         """
         compiles, how = self.compile_plan(when)
         return (self.library.compile(step, donate) if compiles else step), how
+
+    @property
+    def compiled_takes_host(self):
+        """Whether a compiled step may be given NumPy arrays, which its call moves to the device itself."""
+        return self.library.compiled_takes_host
 
     def trace_errors(self):
         """The errors :meth:`compile`'s compiler raises for a function it cannot trace (a tuple)."""

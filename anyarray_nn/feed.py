@@ -102,19 +102,23 @@ class SourceFeed:
         self.by_rows = source.by_rows
         self.n_rows = source.n_rows
         self.weighted = bool(source.weighted) or weights is not None
+        #: Hand the batches over as NumPy arrays, for a compiled step that moves them itself (jax.jit).
+        self.host_batches = False
 
     def _device(self, X, y, w, where):
         Xh, Th, wh = self.checker(X, y, w, where)
         if self.weights is not None:
             wh = self.weights(y, wh).astype(self.checker.dtype, copy=False)
-        backend = self.backend
-        Xb, Tb = backend.upload(Xh), backend.upload(Th)
-        wb = None if wh is None else backend.upload(wh)
         truth = None
         if self.decide is not None:
             # On the host: no device operation on this thread, whose work should be copies only.
-            truth = backend.upload(np.asarray(self.decide(Th, array_api_compat.numpy), dtype=np.int32))
-        return Batch(Xb, Tb, truth, wb, None, 0, Xh.shape[0])
+            truth = np.asarray(self.decide(Th, array_api_compat.numpy), dtype=np.int32)
+        if not self.host_batches:
+            upload = self.backend.upload
+            Xh, Th = upload(Xh), upload(Th)
+            wh = None if wh is None else upload(wh)
+            truth = None if truth is None else upload(truth)
+        return Batch(Xh, Th, truth, wh, None, 0, Xh.shape[0])
 
     def epoch(self, order, local, steps):
         """The epoch's batches, read ahead. ``order`` is a host permutation (None: the stored order)."""

@@ -100,6 +100,9 @@ def _read_sorted(array, rows):
 def read_rows(array, rows):
     """``array[rows]`` for any order of the distinct integer ``rows``, reading them in increasing order."""
     rows = np.asarray(rows, dtype=np.int64)
+    if isinstance(array, np.ndarray):
+        # A NumPy array or memmap takes rows in any order in one copy (the page cache does the rest).
+        return np.take(array, rows, axis=0)
     if rows.size > 1 and np.any(rows[1:] < rows[:-1]):
         order = np.argsort(rows, kind="stable")
         block = _read_sorted(array, rows[order])

@@ -524,6 +524,8 @@ class _Run:
         )
         self.compiled = self.batch_step is not None
         self.on_labels = labels_loss is not None  # a step on labels does not read T
+        if self.compiled and self.feed.prefetches and backend.compiled_takes_host:
+            self.feed.host_batches = True
         # Where compiling pays by default (JAX: each eager call is dispatched on its own), the epoch's
         # figures are one compiled call too.
         self.epoch_figures = _compiled_figures(backend, "auto" if self.compiled else False)
@@ -738,7 +740,7 @@ class _Run:
                     except backend.trace_errors() as exc:
                         # Only the first call traces; nothing has run yet, so the eager step takes over.
                         self._uncompile(exc)
-                        Xb, Tb, _, wb = batch.arrays(xp)
+                        Xb, Tb, _, wb = self._on_device(batch.arrays(xp))
                         params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
                         sums.add(loss, predictions, batch)
                     else:
@@ -747,6 +749,8 @@ class _Run:
                             labels += batch.rows * math.prod(batch.truth.shape[1:])
                 else:
                     Xb, Tb, _, wb = batch.arrays(xp)
+                    if feed.prefetches and not backend.owns(Xb):  # read ahead for a step compiled before
+                        Xb, Tb, _, wb = self._on_device((Xb, Tb, None, wb))
                     masks = network.dropout_masks(layers, batch.rows, dropout, backend)
                     params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
                     del Xb, Tb, masks
@@ -874,7 +878,13 @@ class _Run:
         warnings.warn(message + " to train without compiling and silence this warning; training goes on uncompiled.",
                       RuntimeWarning, stacklevel=5)
         self.compiled, self.batch_step, self.epoch_figures = False, None, None
+        if self.feed.prefetches:
+            self.feed.host_batches = False  # batches read from now on go to the device for eager steps
         self.history.compiled = f"eager: {what} cannot be traced by {backend.compiler}"
+
+    def _on_device(self, arrays):
+        """Host arrays of a batch (read ahead for a compiled step that took them as they were) on the device."""
+        return tuple(a if a is None or self.backend.owns(a) else self.backend.upload(a) for a in arrays)
 
     def _template(self, rows):
         """``arange(rows)`` on the device, which fixes a compiled step's batch shape (kept per size)."""

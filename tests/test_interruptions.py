@@ -217,3 +217,18 @@ def test_an_interrupt_while_a_compiled_step_holds_the_donated_buffers_keeps_the_
     assert isinstance(model.optimizer_state_["t"], int)
     monkeypatch.undo()
     model.fit(X, y, ann.Solver(optimizer="adam", learning_rate=0.01), ann.Settings(epochs=1, batch_size=16, verbose=0))
+
+
+def test_an_untraceable_activation_trains_eagerly_from_a_source_too(tmp_path):
+    pytest.importorskip("jax")
+    X, y = _data()
+    np.save(tmp_path / "X.npy", X)
+    np.save(tmp_path / "y.npy", y)
+    Xm, ym = np.load(tmp_path / "X.npy", mmap_mode="r"), np.load(tmp_path / "y.npy", mmap_mode="r")
+    histories = []
+    for data in ((Xm, ym), (X, y)):
+        model = ann.Model([ann.Layer(4, 8, Clipped()), ann.Layer(8, 3, "softmax")], backend="jax", dtype="float64", seed=0)
+        with pytest.warns(RuntimeWarning, match="clipped_by_branch"):
+            histories.append(model.fit(*data, settings=ann.Settings(epochs=2, batch_size=16, verbose=0)))
+    assert histories[0].compiled.startswith("eager")
+    np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-12)
