@@ -598,6 +598,7 @@ class ModelCheckpoint(Callback):
         self.last_epoch = last_epoch
         self.best_val = best_val
         self.comm = distributed.bounded(comm)
+        self.saved = None  # (path, epoch) of the last checkpoint written by this fit
 
     def on_epoch_end(self, epoch, logs):
         if self.every is not None and (epoch % self.every == 0 or epoch == self.last_epoch):
@@ -611,6 +612,7 @@ class ModelCheckpoint(Callback):
             header, arrays = self.model.get_state()
             header["training"] = {"epoch": int(epoch)}
             io.write_model_file(path, header, arrays)
+        self.saved = (path, int(epoch))
         if self.comm is not None:
             with self.comm.during(f"the barrier after rank 0 writes the checkpoint {path!r}"):
                 self.comm.Barrier()

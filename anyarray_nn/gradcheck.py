@@ -85,14 +85,12 @@ def gradcheck(model, X, y, solver=None, eps=1e-6, tol=1e-6):
     T = check_targets(y, backend, solver.loss, model.n_outputs, Xd.shape[0])
 
     def loss_at():
-        params = model.parameters()
-        cache = network.forward(model.layers, params, Xd, xp=xp)
-        value, _, _ = network.backward(model.layers, params, cache, T, solver.loss, solver.regularization, xp=xp)
+        value = network.value_and_grad(model.layers, model.parameters(), Xd, T, solver.loss, solver.regularization, xp=xp)[0]
         return float(value)
 
-    params = model.parameters()
-    cache = network.forward(model.layers, params, Xd, xp=xp)
-    _, grads_W, grads_b = network.backward(model.layers, params, cache, T, solver.loss, solver.regularization, xp=xp)
+    _, grads_W, grads_b, _ = network.value_and_grad(
+        model.layers, model.parameters(), Xd, T, solver.loss, solver.regularization, xp=xp
+    )
     errors = {}
     all_num, all_ana = [], []
     for i, layer in enumerate(model.layers, start=1):

@@ -161,6 +161,36 @@ def backward(
     return value, grads_W, grads_b
 
 
+def value_and_grad(layers, params, X, T, loss, regularization, *, xp, masks=None, **options):
+    """Forward then backward propagation: the loss, its gradients and the network's output.
+
+    The one place the training step, full-batch training (L-BFGS), the gradient check and the training
+    diagnostics compute a loss and its gradients; only this batch's activations are held, and they are
+    let go of before returning.
+
+    Parameters
+    ----------
+    layers, params, X, masks
+        As for :func:`forward`.
+    T, loss, regularization
+        As for :func:`backward`.
+    **options
+        ``scale``, ``matmul_add``, ``weights``, ``penalty_scale`` of :func:`backward`.
+
+    Returns
+    -------
+    value : 0-d array
+    grads_W, grads_b : lists of arrays
+        As :func:`backward` returns them.
+    output : array, shape (n_samples, n_outputs)
+        ``A_L``, for the output layer's decisions.
+    """
+    cache = forward(layers, params, X, masks, xp=xp)
+    output = cache.output
+    value, grads_W, grads_b = backward(layers, params, cache, T, loss, regularization, xp=xp, **options)
+    return value, grads_W, grads_b, output
+
+
 def sample_shares(w, *, xp):
     """Sample weights ``w`` ``(n,)`` scaled to ``r_i = n w_i / sum_j w_j``: the weighted mean is ``mean(r * l)``.
 

@@ -151,19 +151,16 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
         return optimizer.step(params, grads, state, lr, xp=xp)
 
     def step(params, state, Xb, Tb, masks, lr, wb=None):
-        cache = network.forward(layers, params, Xb, masks, xp=xp)
         shares = None if wb is None else network.sample_shares(wb, xp=xp)
         penalty_scale = None
         if per_sample:
             penalty_scale = regularization.batch_scale(Xb.shape[0], None if wb is None else xp.sum(wb), xp=xp)
-        value, grads_W, grads_b = network.backward(
-            layers, params, cache, Tb, loss, penalty, xp=xp, scale=-lr if fold else None,
+        value, grads_W, grads_b, output = network.value_and_grad(
+            layers, params, Xb, Tb, loss, penalty, xp=xp, masks=masks, scale=-lr if fold else None,
             matmul_add=matmul_add if fused else None, weights=shares, penalty_scale=penalty_scale,
         )
-        predictions = output_activation.decide(cache.output, xp=xp) if classifier else None
-        # Let go of this batch's activations before the update: the peak memory of an epoch holds one
-        # batch's activations, not two.
-        del cache
+        predictions = output_activation.decide(output, xp=xp) if classifier else None
+        del output
         if fused:  # grads_W are the new weights already; the biases take their updates
             biases, state = optimizer.apply_updates(params[1::2], grads_b, state, xp=xp)
             return [p for pair in zip(grads_W, biases) for p in pair], state, value, predictions

@@ -309,7 +309,12 @@ def fit(
             model, X, y, solver, settings, validation_data, eval_batch_size, comm, start_epoch, checkpoints, callbacks,
             sample_weight=sample_weight, class_weight=class_weight, validation_split=validation_split,
         )
-        return _train(run, verbose, start_epoch)
+        try:
+            return _train(run, verbose, start_epoch)
+        except KeyboardInterrupt as exc:
+            if hasattr(exc, "add_note"):  # Python 3.11+: the traceback ends with where training stands
+                exc.add_note(run.interruption_note())
+            raise
 
 
 # The models being fitted now, by any thread: a second concurrent fit of one model is refused.
@@ -636,6 +641,17 @@ class _Run:
             chunks = _slices(*self.val, size)
         return evaluate_chunks(self.model, chunks, self.solver, params)
 
+    def interruption_note(self):
+        """One line for an interrupted fit: where it stopped, the last checkpoint and how to resume."""
+        done = self.history.epochs
+        line = f"anyarray_nn: training was interrupted during epoch {done + 1} of {self.settings.epochs}; the model " \
+               f"holds the weights of its last finished step."
+        saved = next((c.saved for c in getattr(self, "_callbacks", []) if isinstance(c, ModelCheckpoint) and c.saved), None)
+        if saved is None:
+            return line + " No checkpoint was written by this fit (fit(..., checkpoint=path) writes one to resume from)."
+        path, epoch = saved
+        return line + f" The last checkpoint is epoch {epoch} in {str(path)!r}: resume with fit(..., resume_from={str(path)!r})."
+
     def callbacks(self, verbose):
         """The built-in callbacks in their order, then the user's, all attached to the model."""
         history, solver, settings = self.history, self.solver, self.settings
@@ -657,6 +673,7 @@ class _Run:
         for callback in callbacks:
             callback.set_model(self.model)
             callback.stop_training = False
+        self._callbacks = callbacks
         return callbacks
 
     def train_epochs(self, callbacks, start_epoch):
@@ -983,11 +1000,9 @@ class _Run:
             # Chunks of rows bound the activations held at once; each adds its share of the mean.
             value = grads = None
             for Xc, Tc, rc in chunks():
-                cache = network.forward(layers, params, Xc, xp=xp)
-                v, grads_W, grads_b = network.backward(
-                    layers, params, cache, Tc, solver.loss, no_penalty, xp=xp, weights=rc
+                v, grads_W, grads_b, _ = network.value_and_grad(
+                    layers, params, Xc, Tc, solver.loss, no_penalty, xp=xp, weights=rc
                 )
-                del cache
                 share = Xc.shape[0] / n
                 g = [gi * share for pair in zip(grads_W, grads_b) for gi in pair]
                 value = v * share if value is None else value + v * share

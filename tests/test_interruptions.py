@@ -232,3 +232,19 @@ def test_an_untraceable_activation_trains_eagerly_from_a_source_too(tmp_path):
             histories.append(model.fit(*data, settings=ann.Settings(epochs=2, batch_size=16, verbose=0)))
     assert histories[0].compiled.startswith("eager")
     np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-12)
+
+
+def test_an_interrupted_fit_says_where_it_stopped_and_how_to_resume(tmp_path):
+    X, y = _data()
+    path = tmp_path / "run.npz"
+    model = ann.Model(_layers(), backend="numpy", seed=0)
+    callback = StopAt(KeyboardInterrupt())
+    with pytest.raises(KeyboardInterrupt) as info:
+        model.fit(X, y, settings=ann.Settings(epochs=5, batch_size=16, verbose=0), checkpoint=path, callbacks=[callback])
+    notes = getattr(info.value, "__notes__", None)
+    if notes is None:
+        pytest.skip("exception notes need Python 3.11")
+    assert "interrupted during epoch 2 of 5" in notes[-1] and "epoch 1 in" in notes[-1] and "resume_from=" in notes[-1]
+    history = ann.Model(_layers(), backend="numpy", seed=0).fit(
+        X, y, settings=ann.Settings(epochs=5, batch_size=16, verbose=0), resume_from=path)
+    assert history.epochs == 5
