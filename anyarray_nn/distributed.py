@@ -49,7 +49,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import pickle
 import re
 import sys
 import threading
@@ -116,6 +115,15 @@ def resolve_timeout(timeout=None):
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout > 0:
         raise ValueError(f"{where} must be a positive number of seconds (or math.inf), got {timeout!r}.")
     return float(timeout)
+
+
+def _encode(obj):
+    """The bytes of a message the polled collectives send: JSON (tuples arrive as lists), never pickle."""
+    return json.dumps(obj).encode("utf-8")
+
+
+def _decode(data):
+    return json.loads(bytes(data).decode("utf-8"))
 
 
 class BoundedComm:
@@ -227,11 +235,11 @@ class BoundedComm:
         return self._blocking("barrier", self.comm.Barrier)
 
     def allgather(self, obj):
-        """Every rank's ``obj`` (picklable), in rank order: ``comm.allgather`` under the bound."""
+        """Every rank's ``obj`` (JSON-able: numbers, strings, lists, dicts), in rank order, under the bound."""
         if self.mode != "poll":
             return self._blocking("allgather", self.comm.allgather, obj)
         MPI = _mpi()
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        data = _encode(obj)
         size = self.Get_size()
         mine, sizes = array("q", [len(data)]), array("q", [0] * size)
         self.wait(self.comm.Iallgather([mine, MPI.LONG_LONG], [sizes, MPI.LONG_LONG]), "allgather", (mine, sizes))
@@ -241,19 +249,19 @@ class BoundedComm:
         buffers = ([data, MPI.BYTE], [received, (counts, displs), MPI.BYTE])
         self.wait(self.comm.Iallgatherv(*buffers), "allgather", buffers)
         view = memoryview(received)
-        return [pickle.loads(view[d : d + c]) for d, c in zip(displs, counts)]
+        return [_decode(view[d : d + c]) for d, c in zip(displs, counts)]
 
     def bcast(self, obj, root=0):
-        """``root``'s ``obj`` (picklable) on every rank: ``comm.bcast`` under the bound."""
+        """``root``'s ``obj`` (JSON-able) on every rank, under the bound."""
         if self.mode != "poll":
             return self._blocking("broadcast", self.comm.bcast, obj, root)
         MPI = _mpi()
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL) if self.Get_rank() == root else b""
+        data = _encode(obj) if self.Get_rank() == root else b""
         length = array("q", [len(data)])
         self.wait(self.comm.Ibcast([length, MPI.LONG_LONG], root=root), "broadcast", length)
         buf = bytearray(data) if self.Get_rank() == root else bytearray(length[0])
         self.wait(self.comm.Ibcast([buf, MPI.BYTE], root=root), "broadcast", buf)
-        return pickle.loads(buf)
+        return _decode(buf)
 
     # -- waiting -----------------------------------------------------------------------------------
     def _blocking(self, operation, call, *args):

@@ -8,7 +8,6 @@ own with stand-in communicators.
 import json
 import math
 import os
-import pickle
 import shutil
 import subprocess
 import sys
@@ -259,7 +258,7 @@ class _Comm:
 
     def Iallgather(self, send, recv):
         def fill():
-            # The lengths of every rank's pickled fingerprint text.
+            # The lengths of every rank's encoded fingerprint text.
             texts = self._texts(send)
             for r, data in enumerate(texts):
                 recv[0][r] = len(data)
@@ -283,8 +282,8 @@ class _Comm:
         return _Request(not self.hang)
 
     def _texts(self, send):
-        """What each rank sends: its fingerprint's JSON text, pickled (as BoundedComm.allgather does)."""
-        return [pickle.dumps(json.dumps(fp, sort_keys=True), protocol=pickle.HIGHEST_PROTOCOL) for fp in self.fps]
+        """What each rank sends: its fingerprint's JSON text, encoded as BoundedComm.allgather does."""
+        return [distributed._encode(json.dumps(fp, sort_keys=True)) for fp in self.fps]
 
 
 def _agreement(mine, others):
