@@ -350,7 +350,9 @@ def _train(run, verbose, start_epoch):
     stop_reason, epochs_done = train(callbacks, start_epoch)
 
     end = {"stop_reason": stop_reason, "epochs_done": epochs_done}
-    for callback in callbacks:
+    # Progress is told last, so that its closing line says what the others did at the end (early
+    # stopping's restored weights).
+    for callback in sorted(callbacks, key=lambda c: isinstance(c, ProgressLogger)):
         callback.on_train_end(end)
     history, early = run.history, run.settings.early_stopping
     history.stop_reason = end["stop_reason"]
