@@ -1,6 +1,7 @@
 """How batches reach the training step: from arrays on the device, or read from a source as they are needed.
 
-Both feeds hand the epoch driver the same thing, one :class:`Batch` per step::
+:func:`feeds` checks what ``fit`` was given (arrays, sources, weights, validation data) and makes the
+feeds. Both kinds hand the epoch driver the same thing, one :class:`Batch` per step::
 
     feed = DeviceFeed(X, T, truth, w)            # in memory: rows are taken on the device
     feed = SourceFeed(source, checker, ...)      # read on a background thread, checked, moved to the device
@@ -20,6 +21,8 @@ import array_api_compat
 import array_api_compat.numpy  # noqa: F401  (the host namespace, for decisions made on the host)
 import numpy as np
 
+from . import sources, weighting
+from ._validation import _host_numeric, check_number, check_targets, check_X, host_array, shape_of
 from .sources import Prefetcher, rows_text
 
 
@@ -86,7 +89,7 @@ class SourceFeed:
     backend : Backend
         The batch goes to its device on the reading thread, so that the copy overlaps the step.
     decide : callable, optional
-        ``(T, xp) -> truth``, the output activation's decisions (classifiers): made on the host, from
+        ``decide(T, xp=...) -> truth``, the output activation's decisions (classifiers): made on the host, from
         the encoded targets, and moved to the device as 32-bit class numbers.
     weights : callable, optional
         ``(y_host, w_host or None) -> w_host``: class weights (and given sample weights) per row.
@@ -112,7 +115,7 @@ class SourceFeed:
         truth = None
         if self.decide is not None:
             # On the host: no device operation on this thread, whose work should be copies only.
-            truth = np.asarray(self.decide(Th, array_api_compat.numpy), dtype=np.int32)
+            truth = np.asarray(self.decide(Th, xp=array_api_compat.numpy), dtype=np.int32)
         if not self.host_batches:
             upload = self.backend.upload
             Xh, Th = upload(Xh), upload(Th)
@@ -210,3 +213,97 @@ class EpochSums:
         """``(loss_sum, hits, rows)`` of the epoch so far, as :func:`~anyarray_nn.step.make_batch_step`'s."""
         self.fold()
         return self.loss_sum, self.hits, self.rows
+
+
+def feeds(X, y, model, loss, classifier, *, sample_weight=None, class_weight=None, validation_data=None,
+          validation_split=None):
+    """The training feed, the validation data and the shape of ``y``, from what ``fit`` was given.
+
+    In-memory arrays are checked and moved to the device once (:class:`DeviceFeed`); anything else is
+    read as a :class:`~anyarray_nn.sources.Source` (:class:`SourceFeed`). Every argument is checked
+    here, before the model changes.
+
+    Returns
+    -------
+    feed : DeviceFeed or SourceFeed
+    val : tuple (X_val, T_val) of device arrays, SourceFeed, or None
+    y_shape : tuple or None
+        The shape of the targets as given (None when a data set or batch iterable holds them).
+    """
+    backend, n_out = model.backend, model.n_outputs
+    if validation_split is not None:
+        validation_split = check_number(validation_split, "validation_split", low=0.0, high=1.0, low_open=True)
+        if validation_data is not None:
+            raise ValueError("Give `validation_data` or `validation_split`, not both.")
+    source = sources.as_source(X, y, sample_weight)
+    source_y = getattr(source, "y", None)
+    y_shape = shape_of(y) if source is None else (None if source_y is None else shape_of(source_y))
+    table = None
+    if class_weight is not None:
+        if not classifier:
+            raise ValueError("`class_weight` is for classifiers (a classification loss on a deciding output layer).")
+        labels_y = None
+        if source is None:
+            labels_y = _host_numeric(y, "y")
+        elif source_y is not None and class_weight == "balanced":
+            labels_y = _host_numeric(source_y, "y")  # the labels only: small beside X
+        table = weighting.class_weight_table(class_weight, labels_y, n_out)
+    act = model.layers[-1].activation
+    decide = act.decide if classifier else None
+    checker = sources.BatchChecker(model.n_features, lambda arr, name: loss.encode_targets(arr, n_out, name), backend.dtype_name)
+    val = None
+    if source is None:
+        Xd = check_X(X, backend, model.n_features)
+        n = Xd.shape[0]
+        T = check_targets(y, backend, loss, n_out, n)
+        w = None
+        if sample_weight is not None or table is not None:
+            host_w = None if sample_weight is None else weighting.check_sample_weight(host_array(sample_weight), n)
+            if table is not None:
+                host_w = weighting.row_weights(table, _host_numeric(y, "y"), n_out, host_w)
+            w = backend.asarray(host_w)
+        if validation_split is not None:
+            # As Keras: the last rows, before any shuffling.
+            split = _split(n, validation_split)
+            val = (Xd[split:, :], T[split:, ...])
+            Xd, T = Xd[:split, :], T[:split, ...]
+            w = None if w is None else w[:split]
+        truth = act.decide(T, xp=model.xp) if classifier else None
+        feed = DeviceFeed(Xd, T, truth, w)
+    else:
+        weights = None
+        if table is not None:
+            weights = lambda y_rows, w_rows: weighting.row_weights(table, y_rows, n_out, w_rows)  # noqa: E731
+        if validation_split is not None:
+            if not source.by_rows:
+                raise ValueError("`validation_split` needs data read by rows; give a batch iterable `validation_data` instead.")
+            split = _split(source.n_rows, validation_split)
+            val = SourceFeed(source.subset(split, source.n_rows), checker, backend, decide)
+            source = source.subset(0, split)
+        feed = SourceFeed(source, checker, backend, decide, weights)
+        if feed.by_rows and feed.n_rows == 0:
+            raise ValueError("The training source has no rows.")
+    if validation_data is not None:
+        val = _validation(validation_data, model, loss, checker, decide)
+    return feed, val, y_shape
+
+
+def _split(n, fraction):
+    split = n - int(n * fraction)
+    if split <= 0 or split >= n:
+        raise ValueError(f"`validation_split` {fraction} leaves no rows for training or validation of {n}.")
+    return split
+
+
+def _validation(validation_data, model, loss, checker, decide):
+    """``validation_data`` as device arrays ``(X_val, T_val)`` or, read from a source, a feed."""
+    if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (1, 2):
+        raise TypeError("`validation_data` must be a tuple (X_val, y_val), or (dataset,) for a data set or batch source.")
+    X_val, y_val = validation_data[0], (validation_data[1] if len(validation_data) == 2 else None)
+    source = sources.as_source(X_val, y_val, names=("validation_data[0]", "validation_data[1]"))
+    if source is None:
+        X_v = check_X(X_val, model.backend, model.n_features, name="validation_data[0]")
+        T_v = check_targets(y_val, model.backend, loss, model.n_outputs, X_v.shape[0], name="validation_data[1]")
+        return (X_v, T_v)
+    return SourceFeed(source, checker, model.backend, decide)
+

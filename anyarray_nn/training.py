@@ -30,9 +30,9 @@ import weakref
 
 from array_api_compat import is_writeable_array
 
-from . import distributed, lbfgs, losses, network, optimizers, schedules, sources, weighting
+from . import distributed, lbfgs, losses, network, optimizers, schedules
 from . import regularization as regularization_module
-from ._validation import _host_numeric, check_number, check_positive_int, check_targets, check_X, host_array, shape_of
+from ._validation import check_number, check_positive_int
 from .callbacks import (
     Callback,
     DivergenceGuard,
@@ -44,7 +44,7 @@ from .callbacks import (
     best_epoch,
     checkpoint_plan,
 )
-from .feed import DeviceFeed, EpochSums, SourceFeed
+from .feed import EpochSums, SourceFeed, feeds
 from .step import DONATE, Packing, is_classifier, make_batch_step, make_epoch_figures, make_train_step
 
 
@@ -447,7 +447,10 @@ class _Run:
         self.classifier = is_classifier(layers, solver)
         self.full_batch = getattr(solver.optimizer, "full_batch", False)
 
-        self.feed, self.val = self._data(X, y, sample_weight, class_weight, validation_data, validation_split)
+        self.feed, self.val, self.y_shape = feeds(
+            X, y, model, solver.loss, self.classifier, sample_weight=sample_weight, class_weight=class_weight,
+            validation_data=validation_data, validation_split=validation_split,
+        )
         self.user_callbacks = _check_callbacks(callbacks)
         recorded = {"loss"} | ({"accuracy"} if self.classifier else set())
         if self.val is not None:
@@ -540,99 +543,6 @@ class _Run:
         # neither a schedule nor the count recompiles it; the host keeps its own count.
         self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
         self._templates = {}
-
-    # ----------------------------------------------------------------------------------------------
-    # the data
-    def _data(self, X, y, sample_weight, class_weight, validation_data, validation_split):
-        """The training feed and the validation data (device arrays ``(X, T)``, a feed, or None)."""
-        model, backend, solver = self.model, self.backend, self.solver
-        loss, n_out = solver.loss, model.n_outputs
-        if validation_split is not None:
-            validation_split = check_number(validation_split, "validation_split", low=0.0, high=1.0, low_open=True)
-            if validation_data is not None:
-                raise ValueError("Give `validation_data` or `validation_split`, not both.")
-        source = sources.as_source(X, y, sample_weight)
-        source_y = getattr(source, "y", None)
-        self.y_shape = shape_of(y) if source is None else (None if source_y is None else shape_of(source_y))
-        table = None
-        if class_weight is not None:
-            if not self.classifier:
-                raise ValueError("`class_weight` is for classifiers (a classification loss on a deciding output layer).")
-            labels_y = None
-            if source is None:
-                labels_y = _host_numeric(y, "y")
-            elif source_y is not None and class_weight == "balanced":
-                labels_y = _host_numeric(source_y, "y")  # the labels only: small beside X
-            table = weighting.class_weight_table(class_weight, labels_y, n_out)
-        if source is None:
-            return self._device_data(X, y, sample_weight, table, validation_data, validation_split)
-
-        checker = sources.BatchChecker(model.n_features, lambda arr, name: loss.encode_targets(arr, n_out, name), backend.dtype_name)
-        decide = self._decide if self.classifier else None
-        weights = None
-        if table is not None:
-            weights = lambda y_rows, w_rows: weighting.row_weights(table, y_rows, n_out, w_rows)  # noqa: E731
-        val = None
-        if validation_split is not None:
-            if not source.by_rows:
-                raise ValueError("`validation_split` needs data read by rows; give a batch iterable `validation_data` instead.")
-            split = source.n_rows - int(source.n_rows * validation_split)
-            if split <= 0 or split >= source.n_rows:
-                raise ValueError(f"`validation_split` {validation_split} leaves no rows for training or validation of {source.n_rows}.")
-            val = SourceFeed(source.subset(split, source.n_rows), checker, backend, decide)
-            source = source.subset(0, split)
-        feed = SourceFeed(source, checker, backend, decide, weights)
-        if feed.by_rows and feed.n_rows == 0:
-            raise ValueError("The training source has no rows.")
-        if validation_data is not None:
-            val = self._validation(validation_data, checker, decide)
-        return feed, val
-
-    def _decide(self, T, xp=None):
-        return self.layers[-1].activation.decide(T, xp=self.xp if xp is None else xp)
-
-    def _device_data(self, X, y, sample_weight, table, validation_data, validation_split):
-        model, backend, solver = self.model, self.backend, self.solver
-        Xd = check_X(X, backend, model.n_features)
-        n = Xd.shape[0]
-        T = check_targets(y, backend, solver.loss, model.n_outputs, n)
-        w = None
-        if sample_weight is not None or table is not None:
-            host_w = None if sample_weight is None else weighting.check_sample_weight(host_array(sample_weight), n)
-            if table is not None:
-                host_w = weighting.row_weights(table, _host_numeric(y, "y"), model.n_outputs, host_w)
-            w = backend.asarray(host_w)
-        val = None
-        if validation_split is not None:
-            # As Keras: the last rows, before any shuffling.
-            split = n - int(n * validation_split)
-            if split <= 0 or split >= n:
-                raise ValueError(f"`validation_split` {validation_split} leaves no rows for training or validation of {n}.")
-            val = (Xd[split:, :], T[split:, ...])
-            Xd, T = Xd[:split, :], T[:split, ...]
-            w = None if w is None else w[:split]
-        elif validation_data is not None:
-            val = self._validation(validation_data, None, None)
-        truth = self._decide(T) if self.classifier else None
-        return DeviceFeed(Xd, T, truth, w), val
-
-    def _validation(self, validation_data, checker, decide):
-        """``validation_data`` as device arrays ``(X_val, T_val)`` or, read from a source, a feed."""
-        model, backend, solver = self.model, self.backend, self.solver
-        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (1, 2):
-            raise TypeError("`validation_data` must be a tuple (X_val, y_val), or (dataset,) for a data set or batch source.")
-        X_val, y_val = validation_data[0], (validation_data[1] if len(validation_data) == 2 else None)
-        source = sources.as_source(X_val, y_val, names=("validation_data[0]", "validation_data[1]"))
-        if source is None:
-            X_v = check_X(X_val, backend, model.n_features, name="validation_data[0]")
-            T_v = check_targets(y_val, backend, solver.loss, model.n_outputs, X_v.shape[0], name="validation_data[1]")
-            return (X_v, T_v)
-        if checker is None:
-            checker = sources.BatchChecker(
-                model.n_features, lambda arr, name: solver.loss.encode_targets(arr, model.n_outputs, name), backend.dtype_name
-            )
-            decide = self._decide if self.classifier else None
-        return SourceFeed(source, checker, backend, decide)
 
     def _val_figures(self, params):
         """Validation loss, correct decisions (device) and rows, from memory or read from its source."""
