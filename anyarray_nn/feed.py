@@ -40,9 +40,11 @@ class Batch:
         self.X, self.T, self.truth, self.w = X, T, truth, w
         self.order, self.start, self.rows = order, start, rows
 
-    def arrays(self, xp):
-        """``(Xb, Tb, truth_b, wb)``: the batch's rows themselves (``truth_b`` / ``wb`` None when absent)."""
-        X, T, truth, w = self.X, self.T, self.truth, self.w
+    def arrays(self, xp, truth=True):
+        """``(Xb, Tb, truth_b, wb)``: the batch's rows themselves (``truth_b`` / ``wb`` None when absent or,
+        for ``truth=False``, not wanted)."""
+        X, T, w = self.X, self.T, self.w
+        truth = self.truth if truth else None
         if self.order is None and self.start == 0 and self.rows == X.shape[0]:
             return X, T, truth, w
         if self.order is None:

@@ -669,7 +669,7 @@ class _Run:
                     except backend.trace_errors() as exc:
                         # Only the first call traces; nothing has run yet, so the eager step takes over.
                         self._uncompile(exc)
-                        Xb, Tb, _, wb = self._on_device(batch.arrays(xp))
+                        Xb, Tb, _, wb = self._on_device(batch.arrays(xp, truth=False))
                         params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
                         sums.add(loss, predictions, batch)
                     else:
@@ -677,7 +677,8 @@ class _Run:
                         if batch.truth is not None:
                             labels += batch.rows * math.prod(batch.truth.shape[1:])
                 else:
-                    Xb, Tb, _, wb = batch.arrays(xp)
+                    # The decisions are compared once per epoch (EpochSums): no truth rows per step.
+                    Xb, Tb, _, wb = batch.arrays(xp, truth=False)
                     if feed.prefetches and not backend.owns(Xb):  # read ahead for a step compiled before
                         Xb, Tb, _, wb = self._on_device((Xb, Tb, None, wb))
                     masks = network.dropout_masks(layers, batch.rows, dropout, backend)
