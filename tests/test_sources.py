@@ -453,3 +453,16 @@ def test_one_epoch_from_a_file_larger_than_the_memory_allowed(tmp_path):
     assert done.returncode == 0, done.stderr[-3000:]
     print(done.stdout)
     assert "loss" in done.stdout
+
+
+def test_a_dask_model_trains_on_dask_arrays_and_another_reads_them_by_batch():
+    da = pytest.importorskip("dask.array")
+    X, y = _data(64)
+    histories = []
+    for backend in ("dask", "numpy"):
+        model = ann.Model([ann.Layer(4, 8, "tanh"), ann.Layer(8, 3, "softmax")], backend=backend, dtype="float64", seed=0)
+        histories.append(model.fit(da.from_array(X, chunks=16), da.from_array(y, chunks=16),
+                                   settings=ann.Settings(epochs=2, batch_size=16, verbose=0)))
+        if backend == "dask":
+            assert type(model.parameters()[0]).__module__.startswith("dask")
+    np.testing.assert_allclose(histories[0].loss, histories[1].loss, rtol=1e-12)
