@@ -237,7 +237,8 @@ def feeds(X, y, model, loss, classifier, *, sample_weight=None, class_weight=Non
         validation_split = check_number(validation_split, "validation_split", low=0.0, high=1.0, low_open=True)
         if validation_data is not None:
             raise ValueError("Give `validation_data` or `validation_split`, not both.")
-    source = sources.as_source(X, y, sample_weight)
+    # Arrays of the model's own library stay what they are (a Dask model trains on Dask arrays).
+    source = None if backend.owns(X) else sources.as_source(X, y, sample_weight)
     source_y = getattr(source, "y", None)
     y_shape = shape_of(y) if source is None else (None if source_y is None else shape_of(source_y))
     table = None
@@ -302,7 +303,9 @@ def _validation(validation_data, model, loss, checker, decide):
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (1, 2):
         raise TypeError("`validation_data` must be a tuple (X_val, y_val), or (dataset,) for a data set or batch source.")
     X_val, y_val = validation_data[0], (validation_data[1] if len(validation_data) == 2 else None)
-    source = sources.as_source(X_val, y_val, names=("validation_data[0]", "validation_data[1]"))
+    source = None
+    if not model.backend.owns(X_val):
+        source = sources.as_source(X_val, y_val, names=("validation_data[0]", "validation_data[1]"))
     if source is None:
         X_v = check_X(X_val, model.backend, model.n_features, name="validation_data[0]")
         T_v = check_targets(y_val, model.backend, loss, model.n_outputs, X_v.shape[0], name="validation_data[1]")

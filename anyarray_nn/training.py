@@ -648,7 +648,7 @@ class _Run:
         # A compiled step may be given the first layer and the optimizer state to overwrite (JAX's
         # donation): the epoch's start is kept, for an interruption that comes in the middle of a call.
         start = self._keep(params, state) if self.compiled else None
-        batches, steps = feed.epoch(order, self.local, self.n_batches), 0
+        batches, steps, done = feed.epoch(order, self.local, self.n_batches), 0, 0
         # Only the callbacks that do something after a batch are called there.
         batch_callbacks = [c for c in callbacks if _acts_on_batches(c)]
         user_batch_callbacks = any(_acts_on_batches(c) for c in self.user_callbacks)
@@ -685,15 +685,19 @@ class _Run:
                     params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
                     del Xb, Tb, masks
                     sums.add(loss, predictions, batch)
-                # The model holds the last finished step: a batch callback may read it, and a fit that stops
-                # here leaves valid weights.
-                bound = self._bind(params, state, steps)
-                for callback in batch_callbacks:
-                    callback.on_batch_end(steps)
-                if user_batch_callbacks:  # the built-in ones never replace the weights
+                done = steps
+                if user_batch_callbacks:
+                    # A callback of the user's may read the model (it holds the last finished step) or
+                    # replace its weights; the built-in ones do neither.
+                    bound = self._bind(params, state, steps)
+                    for callback in batch_callbacks:
+                        callback.on_batch_end(steps)
                     params, state = self._adopt(params, state, bound)
+                else:
+                    for callback in batch_callbacks:
+                        callback.on_batch_end(steps)
         except BaseException:
-            self._recover(start)
+            self._recover(start, params, state, done)
             raise
         finally:
             close = getattr(batches, "close", None)
@@ -762,13 +766,15 @@ class _Run:
         copy_ = lambda a: self.xp.asarray(a, copy=True) if hasattr(a, "shape") else a  # noqa: E731
         return [copy_(p) for p in params], optimizers.map_state(state, copy_), self.t_host
 
-    def _recover(self, start):
+    def _recover(self, start, params, state, done):
         """After an exception or an interruption in an epoch: the model must hold weights that exist.
 
-        They are those of the last finished step, unless the interruption came while a compiled call
-        held the model's buffers (JAX donation): then those of the epoch's start.
+        They are those of the last finished step (``params``, ``state``, ``done`` steps into the epoch),
+        unless the interruption came while a compiled call held their buffers (JAX donation): then those
+        of the epoch's start.
         """
         model, backend = self.model, self.backend
+        self._bind(params, state, done)
         if start is None:
             return
         state = model.optimizer_state_

@@ -248,3 +248,36 @@ def test_an_interrupted_fit_says_where_it_stopped_and_how_to_resume(tmp_path):
     history = ann.Model(_layers(), backend="numpy", seed=0).fit(
         X, y, settings=ann.Settings(epochs=5, batch_size=16, verbose=0), resume_from=path)
     assert history.epochs == 5
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_an_interrupt_inside_a_step_without_callbacks_keeps_the_last_finished_step(monkeypatch, optimizer):
+    from anyarray_nn import training
+
+    X, y = _data()
+    settings = ann.Settings(epochs=1, batch_size=16, shuffle=False, verbose=0)
+    real_init = training._Run.__init__
+
+    def interrupting_init(self, *args, **kwargs):
+        real_init(self, *args, **kwargs)
+        step, calls = self.step, {"n": 0}
+
+        def interrupted(*a, **k):
+            calls["n"] += 1
+            if calls["n"] == 3:
+                raise KeyboardInterrupt
+            return step(*a, **k)
+
+        interrupted.update = step.update
+        self.step = interrupted
+
+    monkeypatch.setattr(training._Run, "__init__", interrupting_init)
+    model = ann.Model(_layers(), backend="numpy", dtype="float64", seed=0)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(X, y, ann.Solver(optimizer=optimizer, learning_rate=0.05), settings)
+    monkeypatch.undo()
+    two_steps = ann.Model(_layers(), backend="numpy", dtype="float64", seed=0)
+    two_steps.fit(X[:32], y[:32], ann.Solver(optimizer=optimizer, learning_rate=0.05), settings)
+    for p, q in zip(model.parameters(), two_steps.parameters()):
+        np.testing.assert_array_equal(ann.to_numpy(p), ann.to_numpy(q))
+    assert model.optimizer_state_["t"] == 2
