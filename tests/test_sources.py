@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 import anyarray_nn as ann
-from anyarray_nn.sources import BatchIterable, Prefetcher, read_rows
+from anyarray_nn.sources import Prefetcher, read_rows
 
 
 def _data(n=150, seed=0):
