@@ -241,11 +241,10 @@ def feeds(X, y, model, loss, classifier, *, sample_weight=None, class_weight=Non
     source = None if backend.owns(X) else sources.as_source(X, y, sample_weight)
     source_y = getattr(source, "y", None)
     y_shape = shape_of(y) if source is None else (None if source_y is None else shape_of(source_y))
-    table = None
+    table = labels_y = None
     if class_weight is not None:
         if not classifier:
             raise ValueError("`class_weight` is for classifiers (a classification loss on a deciding output layer).")
-        labels_y = None
         if source is None:
             labels_y = _host_numeric(y, "y")
         elif source_y is not None and class_weight == "balanced":
@@ -263,7 +262,7 @@ def feeds(X, y, model, loss, classifier, *, sample_weight=None, class_weight=Non
         if sample_weight is not None or table is not None:
             host_w = None if sample_weight is None else weighting.check_sample_weight(host_array(sample_weight), n)
             if table is not None:
-                host_w = weighting.row_weights(table, _host_numeric(y, "y"), n_out, host_w)
+                host_w = weighting.row_weights(table, labels_y, n_out, host_w)
             w = backend.asarray(host_w)
         if validation_split is not None:
             # As Keras: the last rows, before any shuffling.

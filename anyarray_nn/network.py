@@ -164,9 +164,9 @@ def backward(
 def value_and_grad(layers, params, X, T, loss, regularization, *, xp, masks=None, **options):
     """Forward then backward propagation: the loss, its gradients and the network's output.
 
-    The one place the training step, full-batch training (L-BFGS), the gradient check and the training
-    diagnostics compute a loss and its gradients; only this batch's activations are held, and they are
-    let go of before returning.
+    The one place the training step, full-batch training (L-BFGS) and the gradient check compute a loss
+    and its gradients (the diagnostics and the narrated step keep the cache, to show it); only this
+    batch's activations are held, and they are let go of before returning.
 
     Parameters
     ----------
@@ -191,15 +191,17 @@ def value_and_grad(layers, params, X, T, loss, regularization, *, xp, masks=None
     return value, grads_W, grads_b, output
 
 
-def sample_shares(w, *, xp):
+def sample_shares(w, *, xp, total=None, rows=None):
     """Sample weights ``w`` ``(n,)`` scaled to ``r_i = n w_i / sum_j w_j``: the weighted mean is ``mean(r * l)``.
 
     Weights that add up to 0 give ``r = 0``: such a batch adds nothing to the data loss or its gradient
-    (no division by zero, no NaN).
+    (no division by zero, no NaN). ``total`` (``sum(w)``, a 0-d array) and ``rows`` (``n``) may be given
+    when already known, or when ``w`` is one chunk of a larger set whose weights they describe.
     """
-    total = xp.sum(w)
+    total = xp.sum(w) if total is None else total
+    rows = w.shape[0] if rows is None else rows
     safe = xp.where(total > 0, total, xp.ones_like(total))
-    return w * (float(w.shape[0]) / safe)
+    return w * (float(rows) / safe)
 
 
 def forward_output(layers, params, X, *, xp):

@@ -97,19 +97,31 @@ def _read_sorted(array, rows):
     return np.asarray(block)
 
 
+def in_increasing_order(read, rows):
+    """``read(sorted_rows)`` (a list of arrays, one row per entry of ``rows``) put back in the order of ``rows``.
+
+    h5py and zarr take only increasing indices, and a file is read fastest forwards.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size < 2 or not np.any(rows[1:] < rows[:-1]):
+        return read(rows)
+    order = np.argsort(rows, kind="stable")
+    parts = []
+    for part in read(rows[order]):
+        if part is not None:
+            out = np.empty_like(part)
+            out[order] = part
+            part = out
+        parts.append(part)
+    return parts
+
+
 def read_rows(array, rows):
     """``array[rows]`` for any order of the distinct integer ``rows``, reading them in increasing order."""
-    rows = np.asarray(rows, dtype=np.int64)
     if isinstance(array, np.ndarray):
         # A NumPy array or memmap takes rows in any order in one copy (the page cache does the rest).
-        return np.take(array, rows, axis=0)
-    if rows.size > 1 and np.any(rows[1:] < rows[:-1]):
-        order = np.argsort(rows, kind="stable")
-        block = _read_sorted(array, rows[order])
-        out = np.empty_like(block)
-        out[order] = block
-        return out
-    return _read_sorted(array, rows)
+        return np.take(array, np.asarray(rows, dtype=np.int64), axis=0)
+    return in_increasing_order(lambda sorted_rows: [_read_sorted(array, sorted_rows)], rows)[0]
 
 
 class Source:
@@ -196,24 +208,17 @@ class DatasetSource(Source):
         return item
 
     def read(self, rows):
-        rows = np.asarray(rows, dtype=np.int64)
-        order = None
-        if rows.size > 1 and np.any(rows[1:] < rows[:-1]):
-            order = np.argsort(rows, kind="stable")
-            rows = rows[order]
+        X, y, *w = in_increasing_order(self._read_sorted, rows)
+        return X, y, w[0] if self.weighted else None
+
+    def _read_sorted(self, rows):
         item = [None if part is None else np.asarray(part) for part in self._get(rows)]
         if (len(item) == 3) != self.weighted:
             raise ValueError(
                 f"`dataset[rows]` returned {len(item)} arrays for {rows_text(rows)}, but "
                 f"{3 if self.weighted else 2} for the first rows: every batch must carry weights, or none."
             )
-        if order is not None:
-            for i, part in enumerate(item):
-                out = np.empty_like(part)
-                out[order] = part
-                item[i] = out
-        X, y = item[0], item[1]
-        return X, y, item[2] if self.weighted else None
+        return item
 
 
 class BatchIterable(Source):

@@ -151,10 +151,9 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
         return optimizer.step(params, grads, state, lr, xp=xp)
 
     def step(params, state, Xb, Tb, masks, lr, wb=None):
-        shares = None if wb is None else network.sample_shares(wb, xp=xp)
-        penalty_scale = None
-        if per_sample:
-            penalty_scale = regularization.batch_scale(Xb.shape[0], None if wb is None else xp.sum(wb), xp=xp)
+        total = None if wb is None else xp.sum(wb)
+        shares = None if wb is None else network.sample_shares(wb, xp=xp, total=total)
+        penalty_scale = regularization.batch_scale(Xb.shape[0], total, xp=xp) if per_sample else None
         value, grads_W, grads_b, output = network.value_and_grad(
             layers, params, Xb, Tb, loss, penalty, xp=xp, masks=masks, scale=-lr if fold else None,
             matmul_add=matmul_add if fused else None, weights=shares, penalty_scale=penalty_scale,

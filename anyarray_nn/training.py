@@ -513,8 +513,9 @@ class _Run:
         when = settings.compile if dist is None else False
         # An eager step of an elementwise optimizer updates one flat array (see step.Packing).
         self.packing = None
+        compiles = backend.compile_plan(when)[0]
         self.can_pack = (
-            dist is None and not self.full_batch and not backend.compile_plan(when)[0]
+            dist is None and not self.full_batch and not compiles
             and getattr(optimizer, "elementwise", False) and is_writeable_array(params[0])
         )
         self._pack()
@@ -524,7 +525,7 @@ class _Run:
         )
         # Given class labels, a compiled step takes them (``truth``) as its targets where the loss has that form.
         labels_loss = None
-        if self.classifier and backend.compile_plan(when)[0] and self.y_shape is not None:
+        if self.classifier and compiles and self.y_shape is not None:
             labels_loss = solver.loss.on_labels(self.y_shape, model.n_outputs, backend.subtract_one_hot)
         compiled_step = self.step
         if labels_loss is not None:
@@ -686,16 +687,13 @@ class _Run:
                     del Xb, Tb, masks
                     sums.add(loss, predictions, batch)
                 done = steps
+                # A callback of the user's may read the model (it holds the last finished step) or replace
+                # its weights; the built-in ones do neither.
+                bound = self._bind(params, state, steps) if user_batch_callbacks else None
+                for callback in batch_callbacks:
+                    callback.on_batch_end(steps)
                 if user_batch_callbacks:
-                    # A callback of the user's may read the model (it holds the last finished step) or
-                    # replace its weights; the built-in ones do neither.
-                    bound = self._bind(params, state, steps)
-                    for callback in batch_callbacks:
-                        callback.on_batch_end(steps)
                     params, state = self._adopt(params, state, bound)
-                else:
-                    for callback in batch_callbacks:
-                        callback.on_batch_end(steps)
         except BaseException:
             self._recover(start, params, state, done)
             raise
@@ -777,14 +775,12 @@ class _Run:
         self._bind(params, state, done)
         if start is None:
             return
-        state = model.optimizer_state_
-        leaves = [p for p in model.parameters()]
-        optimizers.map_state(state, lambda a: leaves.append(a) or a)
-        if any(backend.is_deleted(a) for a in leaves if hasattr(a, "shape")):
+        leaves = model.parameters()
+        optimizers.map_state(model.optimizer_state_, leaves.append)
+        if any(backend.is_deleted(a) for a in leaves):
             params, state, t = start
             model.set_parameters(params, check=False)
             model.optimizer_state_ = state if not isinstance(t, int) else {**state, "t": t}
-
 
     def _uncompile(self, exc):
         """The compiled step cannot be traced: name the layers whose activation is the cause, then go on
@@ -903,14 +899,15 @@ class _Run:
         penalty_scale = reg.batch_scale(n, total, xp=xp) if per_sample else None
         no_penalty = regularization_module.Regularization()
 
+        # In memory, the weights' shares of the whole set once; read from a source, chunk by chunk.
+        shares = None if total is None or feed.prefetches else network.sample_shares(feed.w, xp=xp, total=total)
+
         def chunks():
             """``(X, T, shares)`` of consecutive rows: slices of memory, or read from the source."""
-            ratio = None if total is None else float(n) / xp.where(total > 0, total, xp.ones_like(total))
             if feed.prefetches:
                 for b in feed.chunks(size):
-                    yield b.X, b.T, None if ratio is None else b.w * ratio
+                    yield b.X, b.T, None if total is None else network.sample_shares(b.w, xp=xp, total=total, rows=n)
                 return
-            shares = None if total is None else feed.w * ratio
             for start in range(0, n, size):
                 stop = min(start + size, n)
                 yield feed.X[start:stop, :], feed.T[start:stop, ...], None if shares is None else shares[start:stop]
@@ -928,8 +925,8 @@ class _Run:
                 grads = g if grads is None else [a + b for a, b in zip(grads, g)]
             if penalty.active:
                 Ws = params[0::2]
-                total = penalty.penalty(Ws, xp=xp)
-                value = value + (total if penalty_scale is None else penalty_scale * total)
+                penalty_value = penalty.penalty(Ws, xp=xp)
+                value = value + (penalty_value if penalty_scale is None else penalty_scale * penalty_value)
                 for i, W in enumerate(Ws):
                     gradient = penalty.gradient(W, xp=xp)
                     grads[2 * i] = grads[2 * i] + (gradient if penalty_scale is None else penalty_scale * gradient)
