@@ -10,10 +10,9 @@ Every function takes the array namespace as ``xp`` so the same code runs on NumP
 
 from __future__ import annotations
 
-from array_api_compat import is_writeable_array
-
 from ._registry import Registry
 from ._validation import check_number
+from .backend import fresh_writeable
 
 
 class Activation:
@@ -135,7 +134,7 @@ class ReLU(Activation):
         # fifteen times slower on the random sign pattern of a hidden layer. The mask is a fresh array,
         # so the product can go into it: one temporary of the batch's size fewer.
         mask = xp.astype(Z > 0, grad_A.dtype)
-        if not is_writeable_array(mask):
+        if not fresh_writeable(mask):
             return grad_A * mask
         mask *= grad_A
         return mask

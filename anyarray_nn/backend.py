@@ -19,6 +19,7 @@ from __future__ import annotations
 import collections
 import copy
 import ctypes
+import functools
 import glob
 import importlib
 import os
@@ -213,11 +214,13 @@ class Library:
 
 class NumPy(Library):
     name, package, install = "numpy", "numpy", "pip install numpy"
-    is_namespace = staticmethod(array_api_compat.is_numpy_namespace)
     is_array = staticmethod(array_api_compat.is_numpy_array)
 
+    def is_namespace(self, ns):
+        return array_api_compat.is_numpy_namespace(ns) or ns is _numpy_namespace()
+
     def _import_namespace(self):
-        return array_api_compat.numpy
+        return _numpy_namespace()
 
     def device(self, xp, device):
         if device not in (None, "cpu"):
@@ -231,7 +234,68 @@ class NumPy(Library):
         # One gemm call into NumPy's own BLAS where it can be found and the arrays suit it.
         if _NUMPY_GEMM.add(C, A, B):
             return C
-        return super().matmul_add(C, A, B)
+        if type(C) is np.ndarray and C.flags.writeable:
+            C += A @ B
+            return C
+        return C + A @ B
+
+
+@functools.cache
+def _numpy_namespace():
+    """array_api_compat's NumPy namespace, with the calls a training step makes most taken straight to NumPy.
+
+    ``numpy.sum(x)`` runs about a microsecond of Python (argument dispatch, keyword filtering) before the
+    ufunc's ``reduce``; with a few dozen such calls a step, a small network spends more time there than
+    in its arithmetic. The functions below call the same NumPy routine with the same arguments on plain
+    ``ndarray`` inputs (so the results are the same to the bit) and leave anything else (subclasses,
+    NumPy scalars, a ``device``) to array_api_compat's own function. Built once: every NumPy backend
+    shares it.
+    """
+    compat = array_api_compat.numpy
+    xp = types.ModuleType("anyarray_nn.numpy_namespace", _numpy_namespace.__doc__)
+    kept = ("__array_namespace_info__", "__array_api_version__", "__all__")
+    xp.__dict__.update({k: v for k, v in vars(compat).items() if not k.startswith("_") or k in kept})
+    ndarray, add, maximum, minimum = np.ndarray, np.add, np.maximum, np.minimum
+
+    def sum(x, /, *, axis=None, dtype=None, keepdims=False):  # noqa: A001
+        if type(x) is ndarray:
+            return add.reduce(x, axis=axis, dtype=dtype, keepdims=keepdims)
+        return compat.sum(x, axis=axis, dtype=dtype, keepdims=keepdims)
+
+    def max(x, /, *, axis=None, keepdims=False):  # noqa: A001
+        if type(x) is ndarray:
+            return maximum.reduce(x, axis=axis, keepdims=keepdims)
+        return compat.max(x, axis=axis, keepdims=keepdims)
+
+    def min(x, /, *, axis=None, keepdims=False):  # noqa: A001
+        if type(x) is ndarray:
+            return minimum.reduce(x, axis=axis, keepdims=keepdims)
+        return compat.min(x, axis=axis, keepdims=keepdims)
+
+    def argmax(x, /, *, axis=None, keepdims=False):
+        if type(x) is ndarray:
+            return x.argmax(axis=axis, keepdims=keepdims)
+        return compat.argmax(x, axis=axis, keepdims=keepdims)
+
+    def take(x, indices, /, *, axis=None):
+        if type(x) is ndarray:
+            return x.take(indices, axis=axis)
+        return compat.take(x, indices, axis=axis)
+
+    def astype(x, dtype, /, *, copy=True, device=None):
+        if type(x) is ndarray and device is None:
+            return x.astype(dtype, copy=copy)
+        return compat.astype(x, dtype, copy=copy, device=device)
+
+    def zeros_like(x, /, *, dtype=None, device=None):
+        if type(x) is ndarray and device is None and x.flags.c_contiguous:
+            return np.zeros(x.shape, dtype=x.dtype if dtype is None else dtype)
+        return compat.zeros_like(x, dtype=dtype, device=device)
+
+    for fn in (sum, max, min, argmax, take, astype, zeros_like):
+        fn.__doc__ = getattr(compat, fn.__name__).__doc__
+        setattr(xp, fn.__name__, fn)
+    return xp
 
 
 class _NumPyGemm:
@@ -1058,6 +1122,24 @@ def to_numpy(x):
             f"which converts to an array of Python objects."
         )
     return out
+
+
+def fresh_writeable(x):
+    """Whether ``x``, a new result of an array operation, may be written into (``x += y``).
+
+    A new result of NumPy, CuPy or torch may be, one of JAX or array_api_strict may not. The answer is
+    ``array_api_compat.is_writeable_array``'s for the first array of each type, then kept: for a fresh
+    result it depends on the library alone, and asking again costs about a microsecond a call, several
+    times a training step. Not for arrays a caller gave (a read-only NumPy array is a fresh result's type).
+    """
+    kind = type(x)
+    answer = _FRESH_WRITEABLE.get(kind)
+    if answer is None:
+        answer = _FRESH_WRITEABLE[kind] = bool(array_api_compat.is_writeable_array(x))
+    return answer
+
+
+_FRESH_WRITEABLE = {}
 
 
 def namespace_of(*arrays):

@@ -20,10 +20,9 @@ model's forward pass, a pure training step on parameters held elsewhere and a tr
 
 from __future__ import annotations
 
-from array_api_compat import is_writeable_array
-
 from . import activations, initializers
 from ._validation import check_positive_int
+from .backend import fresh_writeable
 
 
 class Layer:
@@ -115,7 +114,7 @@ class Layer:
         W, b = (self._W, self._b) if params is None else params
         Z = A_prev @ W
         # The product is a fresh array: adding the bias in place saves a temporary of its size.
-        if is_writeable_array(Z):
+        if fresh_writeable(Z):
             Z += b
         else:
             Z = Z + b

@@ -147,9 +147,11 @@ def _count(A, *, xp, rows=False):
     unknown size) is counted with ``xp`` instead, as a 0-d array of ``A``'s dtype, so that the loss can
     be built without values.
     """
-    dims = A.shape[:1] if rows else A.shape
-    if all(isinstance(n, int) for n in dims):
-        return math.prod(dims)
+    if rows:
+        if isinstance(A.shape[0], int):
+            return A.shape[0]
+    elif all(isinstance(n, int) for n in A.shape):
+        return math.prod(A.shape)
     return xp.sum(xp.ones_like(A[:, 0] if rows else A))
 
 

@@ -125,7 +125,8 @@ def backward(
     """
     last = len(layers) - 1
     Ws, Wbs = params[0::2], pairs(params)
-    if matmul_add is not None and regularization.active:
+    penalized = regularization.active
+    if matmul_add is not None and penalized:
         raise ValueError("backward: `matmul_add` adds the data gradient alone; it cannot take a weight penalty.")
     Z, A = cache[last]
     act = layers[last].activation
@@ -143,19 +144,21 @@ def backward(
         grad_W, grads_b[i], grad_A = layers[i].backward(
             grad_Z, cache.inputs[i], xp=xp, params=Wbs[i], input_grad=i > 0, matmul_add=matmul_add
         )
-        penalty_grad = regularization.gradient(Ws[i], xp=xp)
-        if penalty_grad is not None and penalty_scale is not None:
-            penalty_grad = penalty_scale * penalty_grad
-        if penalty_grad is not None and scale is not None:
-            penalty_grad = penalty_grad * scale
-        grads_W[i] = grad_W if penalty_grad is None else grad_W + penalty_grad
+        if penalized:
+            penalty_grad = regularization.gradient(Ws[i], xp=xp)
+            if penalty_scale is not None:
+                penalty_grad = penalty_scale * penalty_grad
+            if scale is not None:
+                penalty_grad = penalty_grad * scale
+            grad_W = grad_W + penalty_grad
+        grads_W[i] = grad_W
         if i > 0:
             mask = cache.masks[i - 1]
             if mask is not None:
                 grad_A = grad_A * mask
             Z, A = cache[i - 1]
             grad_Z = layers[i - 1].activation.backward(Z, A, grad_A, xp=xp)
-    if regularization.active:
+    if penalized:
         penalty = regularization.penalty(Ws, xp=xp)
         value = value + (penalty if penalty_scale is None else penalty_scale * penalty)
     return value, grads_W, grads_b

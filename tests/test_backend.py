@@ -90,3 +90,76 @@ def test_random_streams_match_across_backends(any_backend):
     b.rng = np.random.default_rng(5)
     np.testing.assert_allclose(ann.to_numpy(b.normal((3, 4))), ann.to_numpy(a.normal((3, 4))), rtol=bk.rtol)
     np.testing.assert_array_equal(ann.to_numpy(b.permutation(10)), ann.to_numpy(a.permutation(10)))
+
+
+# -- the NumPy namespace: its shortcuts give what array_api_compat's functions give ---------------------
+
+def _numpy_cases():
+    rng = np.random.default_rng(0)
+    return [
+        rng.standard_normal((5, 4)).astype(np.float32),
+        rng.standard_normal((3, 4, 2)),
+        np.asfortranarray(rng.standard_normal((4, 3))),
+        rng.integers(-5, 5, (6, 3)).astype(np.int32),
+        rng.integers(0, 5, (7,)).astype(np.uint8),
+        rng.standard_normal((6, 5)) > 0,
+        np.asarray(2.5),
+        np.zeros((0, 3)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(8))
+def test_numpy_namespace_shortcuts_equal_array_api_compat(case):
+    import array_api_compat.numpy as compat
+
+    xp = Backend("numpy").xp
+    x = _numpy_cases()[case]
+    assert xp is not compat and xp.__array_namespace_info__ is compat.__array_namespace_info__
+
+    def same(got, expected):
+        assert type(got) is type(expected) and got.dtype == expected.dtype
+        np.testing.assert_array_equal(got, expected)
+
+    axes = [None] + list(range(x.ndim)) + ([(0, 1)] if x.ndim > 1 else [])
+    for axis in axes:
+        for keepdims in (False, True):
+            same(xp.sum(x, axis=axis, keepdims=keepdims), compat.sum(x, axis=axis, keepdims=keepdims))
+            if x.size:
+                same(xp.max(x, axis=axis, keepdims=keepdims), compat.max(x, axis=axis, keepdims=keepdims))
+                same(xp.min(x, axis=axis, keepdims=keepdims), compat.min(x, axis=axis, keepdims=keepdims))
+    same(xp.sum(x, dtype=xp.float64), compat.sum(x, dtype=compat.float64))
+    if x.size:
+        for axis in [None] + list(range(x.ndim)):
+            same(xp.argmax(x, axis=axis), compat.argmax(x, axis=axis))
+        if x.ndim:
+            idx = np.asarray([x.shape[0] - 1, 0])
+            same(xp.take(x, idx, axis=0), compat.take(x, idx, axis=0))
+    for dtype in (xp.float32, xp.float64, xp.int64, xp.bool):
+        same(xp.astype(x, dtype), compat.astype(x, dtype))
+        same(xp.zeros_like(x, dtype=dtype), compat.zeros_like(x, dtype=dtype))
+    copy = xp.astype(x, x.dtype)
+    assert copy is not x and xp.astype(x, x.dtype, copy=False) is x
+    same(xp.zeros_like(x), compat.zeros_like(x))
+    assert xp.zeros_like(x).flags.c_contiguous == compat.zeros_like(x).flags.c_contiguous
+    # Anything else is array_api_compat's to answer: NumPy scalars, devices.
+    same(xp.sum(np.float32(3.0)), compat.sum(np.float32(3.0)))
+    with pytest.raises(ValueError):
+        xp.astype(x, xp.float32, device="gpu")
+    with pytest.raises(ValueError):
+        xp.zeros_like(x, device="gpu")
+
+
+def test_numpy_namespace_is_numpy():
+    import array_api_compat.numpy as compat
+
+    b = Backend("numpy")
+    assert Backend(b.xp).name == "numpy" and Backend(compat).xp is b.xp and Backend(np).xp is b.xp
+    assert array_api_compat.array_namespace(b.xp.asarray([1.0])) is compat  # its arrays are NumPy's
+
+
+def test_fresh_writeable_per_library():
+    from anyarray_nn.backend import fresh_writeable
+
+    assert fresh_writeable(np.ones(3) @ np.ones((3, 2)))
+    jnp = pytest.importorskip("jax.numpy")
+    assert not fresh_writeable(jnp.ones(3) + 1.0)  # JAX arrays are never written into
