@@ -30,7 +30,7 @@ import weakref
 
 from array_api_compat import is_writeable_array
 
-from . import distributed, lbfgs, losses, network, optimizers, schedules
+from . import distributed, lbfgs, losses, network, optimizers, runner, schedules
 from . import regularization as regularization_module
 from ._validation import check_number, check_positive_int
 from .callbacks import (
@@ -44,7 +44,7 @@ from .callbacks import (
     best_epoch,
     checkpoint_plan,
 )
-from .feed import EpochSums, SourceFeed, feeds
+from .feed import SourceFeed, feeds
 from .step import DONATE, Packing, is_classifier, make_batch_step, make_epoch_figures, make_train_step
 
 
@@ -530,20 +530,25 @@ class _Run:
         compiled_step = self.step
         if labels_loss is not None:
             compiled_step = make_train_step(layers, solver, xp=xp, matmul_add=backend.matmul_add, loss=labels_loss)
-        self.batch_step, self.history.compiled = _compiled_step(
+        batch_step, self.history.compiled = _compiled_step(
             solver, layers, backend, when, compiled_step, labels=labels_loss is not None
         )
-        self.compiled = self.batch_step is not None
-        self.on_labels = labels_loss is not None  # a step on labels does not read T
-        if self.compiled and self.feed.prefetches and backend.compiled_takes_host:
-            self.feed.host_batches = True
-        # Where compiling pays by default (JAX: each eager call is dispatched on its own), the epoch's
-        # figures are one compiled call too.
-        self.epoch_figures = _compiled_figures(backend, "auto" if self.compiled else False)
-        # A compiled step takes the learning rate and the optimizer's step count as device scalars, so that
-        # neither a schedule nor the count recompiles it; the host keeps its own count.
+        self._epoch_order = None
+        # A compiled step counts the optimizer's steps on the device; the host keeps its own count.
         self.t_host = self.state.get("t") if isinstance(self.state, dict) else None
-        self._templates = {}
+        dropout = solver.regularization.dropout
+        if batch_step is not None:
+            if self.feed.prefetches and backend.compiled_takes_host:
+                self.feed.host_batches = True
+            # Where compiling pays by default (JAX: each eager call is dispatched on its own), the epoch's
+            # figures are one compiled call too.
+            self.runner = runner.Compiled(
+                batch_step, backend, layers, dropout, _compiled_figures(backend, "auto"),
+                on_labels=labels_loss is not None, keep=self._keep, t_host=lambda: self.t_host,
+                untraceable=self._uncompile,
+            )
+        else:
+            self.runner = self._eager(self.step)
 
     def _val_figures(self, params):
         """Validation loss, correct decisions (device) and rows, from memory or read from its source."""
@@ -622,33 +627,13 @@ class _Run:
     def train_epoch(self, epoch, callbacks):
         """One epoch of steps, then its one host read; the epoch's figures as ``logs``."""
         t0 = time.perf_counter()
-        backend, xp, dist, feed = self.backend, self.xp, self.dist, self.feed
+        backend, dist, feed = self.backend, self.dist, self.feed
         if dist is not None:
             dist.start_epoch(epoch)
         backend.start_epoch()
         lr = self.solver.schedule.learning_rate(self.solver.learning_rate)
-        params, state, lr_in = self.params, self.state, lr
-        if self.compiled:
-            lr_in = xp.asarray(lr, dtype=backend.dtype, device=backend.device)
-            if isinstance(self.t_host, int):
-                # The library's default integer type (JAX without 64-bit types has no int64).
-                state = {**state, "t": xp.asarray(self.t_host, device=backend.device)}
-        dropout, layers = self.solver.regularization.dropout, self.layers
-        order = self._order()
-        truth_of = None
-        if not feed.prefetches and self.classifier:
-            truth = feed.truth
-            if order is None:
-                truth_of = lambda lo, hi: truth[lo:hi, ...]  # noqa: E731
-            else:
-                truth_of = lambda lo, hi: xp.take(truth, order[lo:hi], axis=0)  # noqa: E731
-        sums = EpochSums(xp, backend, truth_of)
-        if self.compiled:
-            zero = xp.zeros((), dtype=backend.dtype, device=backend.device)
-            running, labels = (zero, zero, zero), 0
-        # A compiled step may be given the first layer and the optimizer state to overwrite (JAX's
-        # donation): the epoch's start is kept, for an interruption that comes in the middle of a call.
-        start = self._keep(params, state) if self.compiled else None
+        order = self._epoch_order = self._order()
+        params, state = self.runner.begin(self.params, self.state, lr, order)
         batches, steps, done = feed.epoch(order, self.local, self.n_batches), 0, 0
         # Only the callbacks that do something after a batch are called there.
         batch_callbacks = [c for c in callbacks if _acts_on_batches(c)]
@@ -657,35 +642,7 @@ class _Run:
             for batch in batches:
                 steps += 1
                 self.current["step"] = steps - 1
-                if batch is None:
-                    # Data-parallel, this shard is used up: a zero gradient keeps the ranks in step.
-                    params, state = self.step.update(params, state, [xp.zeros_like(p) for p in params], lr)
-                elif self.compiled:
-                    masks = network.dropout_masks(layers, batch.rows, dropout, backend)
-                    try:
-                        head, tail, state, running = self.batch_step(
-                            params[:2], params[2:], state, running, batch.X, None if self.on_labels else batch.T,
-                            batch.truth, batch.order, batch.start, self._template(batch.rows), masks, lr_in, batch.w,
-                        )
-                    except backend.trace_errors() as exc:
-                        # Only the first call traces; nothing has run yet, so the eager step takes over.
-                        self._uncompile(exc)
-                        Xb, Tb, _, wb = self._on_device(batch.arrays(xp, truth=False))
-                        params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
-                        sums.add(loss, predictions, batch)
-                    else:
-                        params = head + tail
-                        if batch.truth is not None:
-                            labels += batch.rows * math.prod(batch.truth.shape[1:])
-                else:
-                    # The decisions are compared once per epoch (EpochSums): no truth rows per step.
-                    Xb, Tb, _, wb = batch.arrays(xp, truth=False)
-                    if feed.prefetches and not backend.owns(Xb):  # read ahead for a step compiled before
-                        Xb, Tb, _, wb = self._on_device((Xb, Tb, None, wb))
-                    masks = network.dropout_masks(layers, batch.rows, dropout, backend)
-                    params, state, loss, predictions = self.step(params, state, Xb, Tb, masks, lr_in, wb)
-                    del Xb, Tb, masks
-                    sums.add(loss, predictions, batch)
+                params, state = self.runner(params, state, batch)
                 done = steps
                 # A callback of the user's may read the model (it holds the last finished step) or replace
                 # its weights; the built-in ones do neither.
@@ -695,7 +652,7 @@ class _Run:
                 if user_batch_callbacks:
                     params, state = self._adopt(params, state, bound)
         except BaseException:
-            self._recover(start, params, state, done)
+            self._recover(self.runner.start, params, state, done)
             raise
         finally:
             close = getattr(batches, "close", None)
@@ -712,10 +669,7 @@ class _Run:
         self.model.set_parameters(params, check=False)
         self.model.optimizer_state_ = state
         self.params, self.state = params, state
-        if self.compiled:
-            values = self._figures(running, labels)
-        else:
-            values = self._figures(sums.sums(), sums.labels)
+        values = self._figures(*self.runner.sums())
         logs = {"loss": values[0]}
         if self.classifier:
             logs["accuracy"] = values[1]
@@ -731,7 +685,7 @@ class _Run:
     def _bind(self, params, state, steps=0):
         """Put ``params`` and ``state`` on the model; the state it holds (with the host's step count)."""
         self.model.set_parameters(params, check=False)
-        if self.compiled and isinstance(self.t_host, int) and isinstance(state, dict):
+        if self.runner.compiled and isinstance(self.t_host, int) and isinstance(state, dict):
             # A compiled step counts on the device; the model holds a state it can save and load.
             state = {**state, "t": self.t_host + steps}
         self.model.optimizer_state_ = state
@@ -754,7 +708,7 @@ class _Run:
             if state is None:  # dropped by a callback: the optimizer starts afresh
                 state = self.solver.optimizer.init_state(params, xp=xp)
             model.optimizer_state_ = state
-            if self.compiled and isinstance(state, dict) and isinstance(state.get("t"), int):
+            if self.runner.compiled and isinstance(state, dict) and isinstance(state.get("t"), int):
                 self.t_host = state["t"] - self.current["step"] - 1
                 state = {**state, "t": xp.asarray(state["t"], device=self.backend.device)}
         return params, state
@@ -809,20 +763,18 @@ class _Run:
             raise ValueError(message + ".") from exc
         warnings.warn(message + " to train without compiling and silence this warning; training goes on uncompiled.",
                       RuntimeWarning, stacklevel=5)
-        self.compiled, self.batch_step, self.epoch_figures = False, None, None
         if self.feed.prefetches:
             self.feed.host_batches = False  # batches read from now on go to the device for eager steps
         self.history.compiled = f"eager: {what} cannot be traced by {backend.compiler}"
+        # The eager runner goes on from where the compiled one began the epoch: nothing has run yet.
+        compiled, self.runner = self.runner, self._eager(self.step)
+        self.runner.begin(None, None, compiled.lr, self._epoch_order)
+        return self.runner
 
-    def _on_device(self, arrays):
-        """Host arrays of a batch (read ahead for a compiled step that took them as they were) on the device."""
-        return tuple(a if a is None or self.backend.owns(a) else self.backend.upload(a) for a in arrays)
-
-    def _template(self, rows):
-        """``arange(rows)`` on the device, which fixes a compiled step's batch shape (kept per size)."""
-        if rows not in self._templates:
-            self._templates[rows] = self.xp.arange(rows, device=self.backend.device)
-        return self._templates[rows]
+    def _eager(self, step):
+        """The eager runner of this fit (data-parallel under ``comm``)."""
+        kind = runner.Eager if self.dist is None else runner.DataParallel
+        return kind(step, self.backend, self.layers, self.feed, self.solver.regularization.dropout, self.classifier)
 
     def _figures(self, sums, labels):
         """Loss, accuracy, [val_loss, val_accuracy,] weight checksum of the epoch: the one host read.
@@ -831,8 +783,8 @@ class _Run:
         rows; ``labels`` the decisions made.
         """
         xp, val = self.xp, self.val
-        if self.epoch_figures is not None and self.dist is None:
-            figures = self.epoch_figures(self.params, sums, float(max(labels, 1)))
+        if self.runner.figures is not None and self.dist is None:
+            figures = self.runner.figures(self.params, sums, float(max(labels, 1)))
             if val is None:
                 return [float(v) for v in self.backend.to_numpy(figures)]
             stats, checksum = [figures[0], figures[1]], figures[2]

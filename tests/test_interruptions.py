@@ -197,7 +197,7 @@ def test_an_interrupt_while_a_compiled_step_holds_the_donated_buffers_keeps_the_
 
     def interrupting_init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
-        step = self.batch_step
+        step = self.runner.batch_step
 
         def batch_step(*a):
             calls["n"] += 1
@@ -206,7 +206,7 @@ def test_an_interrupt_while_a_compiled_step_holds_the_donated_buffers_keeps_the_
                 raise KeyboardInterrupt
             return out
 
-        self.batch_step = batch_step
+        self.runner.batch_step = batch_step
 
     monkeypatch.setattr(training._Run, "__init__", interrupting_init)
     with pytest.raises(KeyboardInterrupt):
@@ -260,7 +260,7 @@ def test_an_interrupt_inside_a_step_without_callbacks_keeps_the_last_finished_st
 
     def interrupting_init(self, *args, **kwargs):
         real_init(self, *args, **kwargs)
-        step, calls = self.step, {"n": 0}
+        step, calls = self.runner.step, {"n": 0}
 
         def interrupted(*a, **k):
             calls["n"] += 1
@@ -269,7 +269,7 @@ def test_an_interrupt_inside_a_step_without_callbacks_keeps_the_last_finished_st
             return step(*a, **k)
 
         interrupted.update = step.update
-        self.step = interrupted
+        self.runner.step = interrupted
 
     monkeypatch.setattr(training._Run, "__init__", interrupting_init)
     model = ann.Model(_layers(), backend="numpy", dtype="float64", seed=0)
