@@ -232,9 +232,9 @@ class NumPy(Library):
 
     def matmul_add(self, C, A, B):
         # One gemm call into NumPy's own BLAS where it can be found and the arrays suit it.
-        if _NUMPY_GEMM.add(C, A, B):
-            return C
         if type(C) is np.ndarray and C.flags.writeable:
+            if C.size >= _NUMPY_GEMM.min_size and _NUMPY_GEMM.add(C, A, B):
+                return C
             C += A @ B
             return C
         return C + A @ B

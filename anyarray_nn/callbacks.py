@@ -261,6 +261,11 @@ class ProgressLogger(Callback):
     def on_epoch_begin(self, epoch):
         self._epoch, self._epoch_start, self._next_line = epoch, time.perf_counter(), 0.1
 
+    @property
+    def listens_to_batches(self):
+        """Whether :meth:`on_batch_end` may show anything: the training loop skips it otherwise."""
+        return self.verbose != 0 and bool(getattr(self, "batches", None))
+
     def on_batch_end(self, batch):
         if self.verbose == 0 or not self.batches or batch == self.batches:
             return

@@ -96,12 +96,11 @@ class Eager(Runner):
         self.lr, self.epoch_sums = lr, EpochSums(xp, self.backend, truth_of)
         return params, state
 
-    def __call__(self, params, state, batch):
-        return self.take(params, state, batch, _masks(self, batch))
-
-    def take(self, params, state, batch, masks):
-        """The step on ``batch`` with the dropout ``masks`` already drawn for it."""
+    def __call__(self, params, state, batch, masks=None):
+        """One step on ``batch``; ``masks``: its dropout masks when already drawn (else drawn here)."""
         backend = self.backend
+        if masks is None and self.dropout > 0.0:
+            masks = network.dropout_masks(self.layers, batch.rows, self.dropout, backend)
         Xb, Tb, _, wb = batch.arrays(self.xp, truth=False)
         if self.feed.prefetches and not backend.owns(Xb):  # read ahead as host arrays for a compiled step
             Xb, Tb, wb = (a if a is None or backend.owns(a) else backend.upload(a) for a in (Xb, Tb, wb))
@@ -176,7 +175,9 @@ class Compiled(Runner):
         return params, state
 
     def __call__(self, params, state, batch):
-        masks = _masks(self, batch)
+        masks = None
+        if self.dropout > 0.0:
+            masks = network.dropout_masks(self.layers, batch.rows, self.dropout, self.backend)
         try:
             head, tail, state, self.running = self.batch_step(
                 params[:2], params[2:], state, self.running, batch.X, None if self.on_labels else batch.T,
@@ -184,7 +185,7 @@ class Compiled(Runner):
             )
         except self.backend.trace_errors() as exc:
             # Only the first call traces; nothing has run yet, so the eager runner takes the batch.
-            return self.untraceable(exc).take(params, state, batch, masks)
+            return self.untraceable(exc)(params, state, batch, masks)
         if batch.truth is not None:
             self.labels += batch.rows * math.prod(batch.truth.shape[1:])
         return head + tail, state
@@ -198,9 +199,3 @@ class Compiled(Runner):
             self._templates[rows] = self.xp.arange(rows, device=self.backend.device)
         return self._templates[rows]
 
-
-def _masks(runner, batch):
-    """The dropout masks of ``batch``'s rows (None without dropout)."""
-    if runner.dropout <= 0.0:
-        return None
-    return network.dropout_masks(runner.layers, batch.rows, runner.dropout, runner.backend)

@@ -414,8 +414,10 @@ def _compiled_step(solver, layers, backend, when, step, labels=False):
 
 
 def _acts_on_batches(callback):
-    """Whether ``callback`` has an ``on_batch_end`` of its own (the base class's does nothing)."""
-    return getattr(type(callback), "on_batch_end", Callback.on_batch_end) is not Callback.on_batch_end
+    """Whether ``callback`` has an ``on_batch_end`` of its own (the base class's does nothing) and, where it
+    says so (``listens_to_batches``), wants it called in this fit."""
+    overridden = getattr(type(callback), "on_batch_end", Callback.on_batch_end) is not Callback.on_batch_end
+    return overridden and getattr(callback, "listens_to_batches", True)
 
 
 def _ends(callback, epoch, logs):
@@ -520,7 +522,7 @@ class _Run:
         )
         self._pack()
         self.step = make_train_step(
-            layers, solver, xp=xp, reduce_gradients=reduce_gradients, matmul_add=backend.matmul_add,
+            layers, solver, xp=xp, reduce_gradients=reduce_gradients, matmul_add=backend.library.matmul_add,
             packing=self.packing,
         )
         # Given class labels, a compiled step takes them (``truth``) as its targets where the loss has that form.
@@ -529,7 +531,7 @@ class _Run:
             labels_loss = solver.loss.on_labels(self.y_shape, model.n_outputs, backend.subtract_one_hot)
         compiled_step = self.step
         if labels_loss is not None:
-            compiled_step = make_train_step(layers, solver, xp=xp, matmul_add=backend.matmul_add, loss=labels_loss)
+            compiled_step = make_train_step(layers, solver, xp=xp, matmul_add=backend.library.matmul_add, loss=labels_loss)
         batch_step, self.history.compiled = _compiled_step(
             solver, layers, backend, when, compiled_step, labels=labels_loss is not None
         )
@@ -634,16 +636,19 @@ class _Run:
         lr = self.solver.schedule.learning_rate(self.solver.learning_rate)
         order = self._epoch_order = self._order()
         params, state = self.runner.begin(self.params, self.state, lr, order)
-        batches, steps, done = feed.epoch(order, self.local, self.n_batches), 0, 0
+        batches, steps = feed.epoch(order, self.local, self.n_batches), 0
         # Only the callbacks that do something after a batch are called there.
         batch_callbacks = [c for c in callbacks if _acts_on_batches(c)]
         user_batch_callbacks = any(_acts_on_batches(c) for c in self.user_callbacks)
+        current = self.current
         try:
             for batch in batches:
-                steps += 1
-                self.current["step"] = steps - 1
+                current["step"] = steps
+                # Looked up at each step: a compiled runner whose step cannot be traced hands over to an eager one.
                 params, state = self.runner(params, state, batch)
-                done = steps
+                steps += 1
+                if not batch_callbacks:
+                    continue
                 # A callback of the user's may read the model (it holds the last finished step) or replace
                 # its weights; the built-in ones do neither.
                 bound = self._bind(params, state, steps) if user_batch_callbacks else None
@@ -652,7 +657,7 @@ class _Run:
                 if user_batch_callbacks:
                     params, state = self._adopt(params, state, bound)
         except BaseException:
-            self._recover(self.runner.start, params, state, done)
+            self._recover(self.runner.start, params, state, steps)
             raise
         finally:
             close = getattr(batches, "close", None)

@@ -11,8 +11,10 @@ Three measurements, each printed as a table and written to ``benchmarks/results/
    shuffled order) and the **peak resident memory** of one epoch from the file, measured in a separate
    process (``VmHWM``), against the file's size.
 3. **Per-step overhead**: a tiny network (4-16-8-3) at batch 64 on NumPy, whose step costs little, so
-   that the driver's own work shows: ``Model.fit``'s time per step, the bare step
-   (:func:`anyarray_nn.step.make_train_step` called in a loop on slices) and their difference.
+   that the library's own work shows: ``Model.fit``'s time per step, the bare step
+   (:func:`anyarray_nn.step.make_train_step` called in a loop on the same shuffled rows), their
+   difference (what the driver adds), and the same SGD step written by hand in NumPy (the arithmetic
+   alone). ``--steps-only`` runs this part alone.
 
     python benchmarks/streaming.py
     python benchmarks/streaming.py --samples 20000 --batch-sizes 64 256 --backends numpy jax --repeat 5
@@ -41,6 +43,7 @@ def parse_args(argv=None):
     p.add_argument("--backends", nargs="+", default=["numpy", "jax"])
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--step-repeat", type=int, default=7)
+    p.add_argument("--steps-only", action="store_true", help="only the per-step overhead (part 3)")
     p.add_argument("--out-dir")
     return p.parse_args(argv)
 
@@ -131,10 +134,53 @@ def peak_memory(path_X, path_y, batch):
     return int(done.stdout.split()[-1]) * 1024
 
 
+def _plain_numpy_step(W, b, lr):
+    """The same SGD step on 4-16-8-3 written by hand in NumPy: what the arithmetic costs without a library."""
+
+    def step(x, y):
+        n = x.shape[0]
+        z1 = x @ W[0]
+        z1 += b[0]
+        a1 = np.maximum(z1, 0)
+        z2 = a1 @ W[1]
+        z2 += b[1]
+        a2 = np.maximum(z2, 0)
+        z3 = a2 @ W[2]
+        z3 += b[2]
+        s = z3 - z3.max(1, keepdims=True)
+        e = np.exp(s)
+        se = e.sum(1, keepdims=True)
+        a3 = e / se
+        loss = -(y * (s - np.log(se))).sum() / n
+        predictions = a3.argmax(1)
+        g3 = (a3 - y) * (-lr / n)
+        g2 = (g3 @ W[2].T) * (z2 > 0)
+        W[2] += a2.T @ g3
+        b[2] += g3.sum(0)
+        g1 = (g2 @ W[1].T) * (z1 > 0)
+        W[1] += a1.T @ g2
+        b[1] += g2.sum(0)
+        W[0] += x.T @ g1
+        b[0] += g1.sum(0)
+        return loss, predictions
+
+    return step
+
+
 def step_overhead(repeat):
-    """``Model.fit`` time per step against the bare step, tiny network 4-16-8-3 at batch 64, NumPy."""
+    """``Model.fit``'s time per step against the bare step, tiny network 4-16-8-3 at batch 64, NumPy.
+
+    Three ways to take the same steps on the same shuffled rows, timed in paired rounds (each round runs
+    all three, so that a slower moment of the machine slows all of them):
+
+    - ``fit``: ``Model.fit`` (three epochs, shuffled), per step;
+    - ``bare``: the pure step of :func:`anyarray_nn.step.make_train_step` called in a loop on the rows
+      ``take`` gives for the same orders, with the flat-array packing ``fit`` uses for elementwise
+      optimizers; ``fit - bare`` is what the driver adds;
+    - ``plain`` (SGD only): the step written by hand in NumPy, the floor of the arithmetic.
+    """
     from anyarray_nn._validation import check_targets
-    from anyarray_nn.step import make_train_step
+    from anyarray_nn.step import Packing, make_train_step
     from anyarray_nn.training import default_solver
 
     rng = np.random.default_rng(0)
@@ -143,35 +189,68 @@ def step_overhead(repeat):
     X = rng.standard_normal((n, 4)).astype(np.float32)
     y = rng.integers(0, 3, n)
     layers = lambda: [ann.Layer(4, 16, "relu"), ann.Layer(16, 8, "relu"), ann.Layer(8, 3, "softmax")]  # noqa: E731
+    orders = [np.random.default_rng(e).permutation(n) for e in range(epochs)]
     results = {}
     for optimizer in ("sgd", "adam"):
+        solver_of = lambda: ann.Solver(optimizer=optimizer, learning_rate=0.01)  # noqa: E731
         model = ann.Model(layers(), backend="numpy", seed=0)
         settings = ann.Settings(epochs=epochs, batch_size=batch, verbose=0)
-        model.fit(X, y, ann.Solver(optimizer=optimizer, learning_rate=0.01), settings)
+        model.fit(X, y, solver_of(), settings)  # warm: the first fit sets up what later ones reuse
         bare_model = ann.Model(layers(), backend="numpy", seed=0)
-        solver = default_solver(bare_model, ann.Solver(optimizer=optimizer, learning_rate=0.01))
-        step = make_train_step(bare_model.layers, solver, xp=bare_model.xp, matmul_add=bare_model.backend.matmul_add)
-        T = check_targets(y, bare_model.backend, solver.loss, 3, n)
-        Xd = bare_model.backend.asarray(X)
-        fit_t, bare_t = [], []
+        xp, backend = bare_model.xp, bare_model.backend
+        solver = default_solver(bare_model, solver_of())
+        T = check_targets(y, backend, solver.loss, 3, n)
+        Xd = backend.asarray(X)
+
+        def bare():
+            params = [xp.asarray(p, copy=True) for p in bare_model.parameters()]
+            state = solver.optimizer.init_state(params, xp=xp)
+            packing = None
+            if getattr(solver.optimizer, "elementwise", False):
+                packing = Packing(params, state, xp=xp)
+                params, state = packing.params, packing.state
+            step = make_train_step(bare_model.layers, solver, xp=xp, matmul_add=backend.library.matmul_add,
+                                   packing=packing)
+            t0 = time.perf_counter()
+            for order in orders:
+                for k in range(steps):
+                    idx = order[k * batch:(k + 1) * batch]
+                    params, state, _, _ = step(params, state, xp.take(Xd, idx, axis=0), xp.take(T, idx, axis=0),
+                                               None, 0.01)
+            return time.perf_counter() - t0
+
+        def plain():
+            W = [np.array(p, copy=True) for p in bare_model.parameters()[0::2]]
+            b = [np.array(p, copy=True) for p in bare_model.parameters()[1::2]]
+            step, Tn = _plain_numpy_step(W, b, np.float32(0.01)), np.asarray(T)
+            t0 = time.perf_counter()
+            for order in orders:
+                for k in range(steps):
+                    idx = order[k * batch:(k + 1) * batch]
+                    step(X.take(idx, axis=0), Tn.take(idx, axis=0))
+            return time.perf_counter() - t0
+
+        times = {"fit": [], "bare": [], "plain": []}
         for _ in range(repeat):
             t0 = time.perf_counter()
-            model.fit(X, y, ann.Solver(optimizer=optimizer, learning_rate=0.01), settings)
-            fit_t.append((time.perf_counter() - t0) / (epochs * steps))
-            params = [p.copy() for p in bare_model.parameters()]
-            state = solver.optimizer.init_state(params, xp=bare_model.xp)
-            t0 = time.perf_counter()
-            for _ in range(epochs):
-                for k in range(steps):
-                    params, state, _, _ = step(params, state, Xd[k * batch:(k + 1) * batch], T[k * batch:(k + 1) * batch], None, 0.01)
-            bare_t.append((time.perf_counter() - t0) / (epochs * steps))
+            model.fit(X, y, solver_of(), settings)
+            times["fit"].append(time.perf_counter() - t0)
+            times["bare"].append(bare())
+            if optimizer == "sgd":
+                times["plain"].append(plain())
+        per_step = {k: [t / (epochs * steps) * 1e6 for t in v] for k, v in times.items() if v}
+        fit_us, bare_us = min(per_step["fit"]), min(per_step["bare"])
         results[optimizer] = {
-            "fit_us_per_step": min(fit_t) * 1e6, "bare_step_us": min(bare_t) * 1e6,
-            "driver_us_per_step": (min(fit_t) - min(bare_t)) * 1e6,
-            "fit_times_s": fit_t, "bare_times_s": bare_t,
+            "fit_us_per_step": fit_us, "bare_step_us": bare_us, "driver_us_per_step": fit_us - bare_us,
+            "fit_us": per_step["fit"], "bare_us": per_step["bare"],
         }
-        print(f"step    : {optimizer:4s}: fit {min(fit_t) * 1e6:.1f} us/step, bare step {min(bare_t) * 1e6:.1f} us, "
-              f"driver {results[optimizer]['driver_us_per_step']:.1f} us")
+        line = f"step    : {optimizer:4s}: fit {fit_us:.1f} us/step, bare step {bare_us:.1f} us, driver {fit_us - bare_us:.1f} us"
+        if "plain" in per_step:
+            plain_us = min(per_step["plain"])
+            results[optimizer].update({"plain_numpy_us": plain_us, "plain_us": per_step["plain"],
+                                       "fit_over_plain": fit_us / plain_us})
+            line += f", hand-written NumPy {plain_us:.1f} us (fit / hand-written {fit_us / plain_us:.2f})"
+        print(line)
     return results
 
 
@@ -179,6 +258,13 @@ def main(argv=None):
     args = parse_args(argv)
     info = c.machine_info(use_torch=False)
     c.print_machine(info)
+    if args.steps_only:
+        overhead = step_overhead(args.step_repeat)
+        c.write_json("step_overhead", {
+            "command": "python benchmarks/streaming.py " + " ".join(sys.argv[1:] if argv is None else argv),
+            "machine": info, "settings": vars(args), "step_overhead": overhead,
+        }, args.out_dir)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         X, y = c.synthetic_data(args.samples)
         path_X, path_y = os.path.join(tmp, "X.npy"), os.path.join(tmp, "y.npy")

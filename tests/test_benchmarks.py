@@ -176,4 +176,17 @@ def test_streaming_reports_memmap_against_memory_and_the_step_overhead(tmp_path)
     assert _positive(report["read_throughput"][0]["rows_per_s"])
     assert report["peak_resident_bytes"]["64"] > 0 and report["file_bytes"] == 600 * 784 * 4
     for optimizer in ("sgd", "adam"):
-        assert _positive(report["step_overhead"][optimizer]["fit_us_per_step"])
+        figures = report["step_overhead"][optimizer]
+        assert _positive(figures["fit_us_per_step"]) and _positive(figures["bare_step_us"])
+        assert figures["driver_us_per_step"] == figures["fit_us_per_step"] - figures["bare_step_us"]
+    sgd = report["step_overhead"]["sgd"]
+    assert _positive(sgd["plain_numpy_us"]) and sgd["fit_over_plain"] == sgd["fit_us_per_step"] / sgd["plain_numpy_us"]
+
+
+def test_streaming_steps_only_times_the_steps_alone(tmp_path):
+    out = _run("streaming.py", "--steps-only", "--step-repeat", 1, "--out-dir", tmp_path, cwd=tmp_path)
+    assert "hand-written NumPy" in out and "memmap/memory" not in out
+    with open(tmp_path / "step_overhead.json", encoding="utf-8") as f:
+        report = json.load(f)
+    assert report["command"].startswith("python benchmarks/streaming.py --steps-only") and report["machine"]["cpu"]
+    assert set(report["step_overhead"]) == {"sgd", "adam"}
