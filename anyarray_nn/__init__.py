@@ -3,7 +3,7 @@
 The same forward, backward and update code runs on NumPy, CuPy, torch, JAX, Dask and any Array API library.
 """
 
-from . import activations, callbacks, datasets, diagnostics, distributed, initializers, losses, metrics, network, optimizers, plotting, preprocessing, schedules, sources, step, weighting
+from . import activations, callbacks, datasets, diagnostics, distributed, initializers, losses, metrics, network, optimizers, plotting, preprocessing, runner, schedules, sources, step, weighting
 from ._version import __version__
 from .backend import Backend, to_numpy
 from .callbacks import Callback, EarlyStopping, History
