@@ -119,10 +119,10 @@ class DataParallel(Eager):
     takes part in the update with a zero gradient, which keeps the all-reduces in step.
     """
 
-    def __call__(self, params, state, batch):
+    def __call__(self, params, state, batch, masks=None):
         if batch is None:
             return self.step.update(params, state, [self.xp.zeros_like(p) for p in params], self.lr)
-        return super().__call__(params, state, batch)
+        return super().__call__(params, state, batch, masks)
 
 
 class Compiled(Runner):
