@@ -730,17 +730,31 @@ class DataParallel:
             return self.backend.broadcast(self.comm, params)
 
     def reducer(self, step_of):
-        """``grads -> grads``: scale by this rank's share of step ``step_of()``, then sum over the ranks.
+        """``(grads, weight_sum=None) -> grads``: the step's gradient over the rows of every rank.
 
-        One flat buffer goes through one all-reduce per step.
+        Each rank's gradient is the mean over its own rows. Without sample weights, it is scaled by the
+        rank's share of the step's rows (known to every rank from the batch plan) and summed over the
+        ranks. With sample weights, each rank's gradient is a weighted mean over its rows, whose weights
+        add up to ``weight_sum`` (a 0-d array): it is scaled by that sum, summed with the sums themselves
+        (one more number in the buffer) and divided by their total, which gives the weighted mean over
+        every row of the step, ``sum_i w_i g_i / sum_i w_i``. A step whose weights add up to 0 on every
+        rank changes nothing. One flat buffer goes through one all-reduce per step either way.
         """
         xp = self.backend.xp
 
-        def reduce(grads):
-            share = self.share(step_of())
-            flat = xp.concat([xp.reshape(g, (-1,)) for g in grads]) * share
+        def reduce(grads, weight_sum=None):
+            flat = xp.concat([xp.reshape(g, (-1,)) for g in grads])
+            if weight_sum is None:
+                flat = flat * self.share(step_of())
+            else:
+                weight_sum = xp.astype(xp.reshape(weight_sum, (1,)), flat.dtype)
+                flat = xp.concat([flat * weight_sum, weight_sum])
             with self.comm.during("the all-reduce of a step's gradients"):
                 flat = self._allreduce(flat)
+            if weight_sum is not None:
+                # Where every weight is 0, so is every rank's contribution: the step changes nothing.
+                total = flat[-1]
+                flat = flat[:-1] / xp.where(total > 0, total, xp.ones_like(total))
             out, start = [], 0
             for g in grads:
                 size = math.prod(g.shape)

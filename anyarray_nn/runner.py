@@ -116,12 +116,16 @@ class DataParallel(Eager):
     """The eager runner of a data-parallel fit: the step's gradients are summed over the processes.
 
     Every process takes the same number of steps; one whose shard is used up gets ``None`` batches and
-    takes part in the update with a zero gradient, which keeps the all-reduces in step.
+    takes part in the update with a zero gradient (and a weight sum of 0 under sample weights), which
+    keeps the all-reduces in step.
     """
 
     def __call__(self, params, state, batch, masks=None):
         if batch is None:
-            return self.step.update(params, state, [self.xp.zeros_like(p) for p in params], self.lr)
+            xp = self.xp
+            # Under sample weights the ranks sum their weights with their gradients: this one has none.
+            weight_sum = xp.zeros((), dtype=self.backend.dtype, device=self.backend.device) if self.feed.weighted else None
+            return self.step.update(params, state, [xp.zeros_like(p) for p in params], self.lr, weight_sum)
         return super().__call__(params, state, batch, masks)
 
 

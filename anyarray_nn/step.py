@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 
 from . import network, optimizers
+from . import regularization as regularization_module
 
 
 class Packing:
@@ -97,8 +98,9 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     solver : Solver
         Loss (filled in), regularization, optimizer and gradient clipping.
     reduce_gradients : callable, optional
-        ``grads -> grads`` applied to the flat gradient list before clipping and the update (the
-        data-parallel all-reduce).
+        ``(grads, weight_sum) -> grads`` applied to the flat gradient list before clipping and the update
+        (the data-parallel all-reduce); ``weight_sum`` is the batch's sum of sample weights (a 0-d array),
+        or None without sample weights.
     matmul_add : callable, optional
         ``(C, A, B) -> C + A @ B``, the backend's :meth:`~anyarray_nn.Backend.matmul_add`. Plain SGD
         without a weight penalty then adds each weight update inside its product (one BLAS call where
@@ -128,6 +130,11 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     # A per-sample penalty: lam / batch times the penalty at lam 1, computed for each batch.
     per_sample = regularization.per_sample and regularization.active
     penalty = regularization.unit() if per_sample else regularization
+    # Data-parallel, each process reduces its data gradient alone; the penalty's, the same on every process,
+    # is added once after the reduction (a process without rows, or a step whose weights are all 0, gets it too).
+    split_penalty = reduce_gradients is not None and regularization.active
+    if split_penalty:
+        penalty = regularization_module.Regularization()
     clip_norm = solver.clip_norm
     output_activation = layers[-1].activation
     classifier = is_classifier(layers, solver)
@@ -138,10 +145,15 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
     # ... and with nothing else joining the weight gradient, the product itself can add the update.
     fused = fold and matmul_add is not None and not regularization.active
 
-    def update(params, state, grads, lr):
+    def update(params, state, grads, lr, weight_sum=None):
         """The second half of a step: reduce, clip, then the optimizer's update."""
         if reduce_gradients is not None:
-            grads = reduce_gradients(grads)
+            grads = reduce_gradients(grads, weight_sum)
+            if split_penalty:
+                grads = [
+                    g + regularization.gradient(p, xp=xp) if i % 2 == 0 else g  # weights, not biases
+                    for i, (g, p) in enumerate(zip(grads, params))
+                ]
         if clip_norm is not None:
             grads = optimizers.clip_by_global_norm(grads, clip_norm, xp=xp)
         if packing is not None and packing.holds(params, state):
@@ -158,15 +170,18 @@ def make_train_step(layers, solver, *, xp, reduce_gradients=None, matmul_add=Non
             layers, params, Xb, Tb, loss, penalty, xp=xp, masks=masks, scale=-lr if fold else None,
             matmul_add=matmul_add if fused else None, weights=shares, penalty_scale=penalty_scale,
         )
+        if split_penalty:
+            value = value + regularization.penalty(params[0::2], xp=xp)
         predictions = output_activation.decide(output, xp=xp) if classifier else None
         del output
         if fused:  # grads_W are the new weights already; the biases take their updates
             biases, state = optimizer.apply_updates(params[1::2], grads_b, state, xp=xp)
             return [p for pair in zip(grads_W, biases) for p in pair], state, value, predictions
-        params, state = update(params, state, [g for pair in zip(grads_W, grads_b) for g in pair], lr)
+        params, state = update(params, state, [g for pair in zip(grads_W, grads_b) for g in pair], lr, total)
         return params, state, value, predictions
 
-    # A process of data-parallel training with no rows left for a step still takes part in its update.
+    # A process of data-parallel training with no rows left for a step still takes part in its update
+    # (``step.update(params, state, zeros, lr, weight_sum)``, with a weight sum of 0 under sample weights).
     step.update = update
     return step
 

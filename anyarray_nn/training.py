@@ -486,6 +486,13 @@ class _Run:
             dist = distributed.DataParallel(comm, backend, self.n, self.m, self.val is not None, fingerprint=agreed)
             comm = dist.comm  # its collectives wait a bounded time
         self.dist, self.comm = dist, comm
+        if comm is not None and solver.regularization.per_sample and solver.regularization.active:
+            # After the fingerprint, so that every process raises it. Each process would divide the penalty by
+            # its own rows, and the sum over processes would count it once per process.
+            raise ValueError(
+                "Data-parallel training (`comm`) cannot take Regularization(per_sample=True): the penalty scaled "
+                "by a batch's rows is not split between processes. Use per_sample=False (the penalty once per step)."
+            )
         if not self.feed.by_rows:
             self.n_batches = None  # the iterable's own batches, counted as they come
         else:

@@ -74,6 +74,18 @@ def test_each_rank_reads_its_shard_of_a_source(two_ranks, kind):
     assert found["equal_to_in_memory"] and found["weights_identical"]
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+@pytest.mark.parametrize("kind", ["sample_weight", "class_weight"])
+def test_weighted_ranks_equal_one_process_on_the_concatenated_batches(two_ranks, kind, optimizer):
+    found = two_ranks["weights"][f"{kind}_{optimizer}"]
+    assert found["max_weight_diff"] < 1e-10 and found["weights_identical"]
+
+
+def test_weighted_unequal_shards_stay_identical_and_a_per_sample_penalty_is_refused(two_ranks):
+    assert two_ranks["weights"]["unequal"] == {"weights_identical": True, "finite": True}
+    assert two_ranks["weights"]["per_sample_refused"]
+
+
 def test_a_failing_rank_ends_the_whole_job():
     result = _mpi_run("failing_worker.py", timeout=60)
     assert result.returncode != 0

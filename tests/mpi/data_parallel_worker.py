@@ -166,6 +166,53 @@ for name, shard in (("memmap", ann.distributed.shard(Xm, ym, comm)), ("dataset",
     }
 results["sources"] = found
 
+# 7. Sample and class weights: 2 ranks equal one process on the concatenated batches with their weights,
+# the ranks' gradients combined by their weight sums (a step where one rank's rows all weigh 0 included).
+X, y = data()
+w = np.random.default_rng(7).integers(0, 4, len(y)).astype(float)
+w[:8] = 0.0  # rank 0's first batch weighs nothing
+w[48:56] = 0.0  # ... and so does rank 1's first: the first step has no weight at all
+weighted = {}
+for optimizer in ("sgd", "adam"):
+    for kind in ("sample_weight", "class_weight"):
+        Xs, ys = ann.distributed.shard(X, y, comm)
+        ws = ann.distributed.shard(w, comm=comm)
+        extra = {"sample_weight": ws} if kind == "sample_weight" else {"class_weight": {0: 1.0, 1: 3.0, 2: 0.5}}
+        settings = ann.Settings(epochs=3, batch_size=2 * local, shuffle=False, verbose=0)
+        solver = lambda: ann.Solver(optimizer=optimizer, learning_rate=0.05,  # noqa: E731
+                                    regularization=ann.Regularization("l2", lam=1e-3))
+        m = model()
+        m.fit(Xs, ys, solver=solver(), settings=settings, comm=comm, **extra)
+        shards = comm.allgather((Xs, ys, ws))
+        steps = len(shards[0][0]) // local
+        order = [(r, k) for k in range(steps) for r in range(size)]
+        Xr = np.concatenate([shards[r][0][k * local:(k + 1) * local] for r, k in order])
+        yr = np.concatenate([shards[r][1][k * local:(k + 1) * local] for r, k in order])
+        wr = np.concatenate([shards[r][2][k * local:(k + 1) * local] for r, k in order])
+        ref = model()
+        ref_extra = {"sample_weight": wr} if kind == "sample_weight" else extra
+        ref.fit(Xr, yr, solver=solver(), settings=settings, **ref_extra)
+        weighted[f"{kind}_{optimizer}"] = {
+            "max_weight_diff": max(float(np.max(np.abs(a - b))) for a, b in zip(params_of(m), params_of(ref))),
+            "weights_identical": identical_on_all_ranks(params_of(m)),
+        }
+# Unequal shards: the rank whose shard is used up takes part with no weight.
+Xs, ys, ws = (X[:60], y[:60], w[:60]) if rank == 0 else (X[60:], y[60:], w[60:])
+m = model()
+history = m.fit(Xs, ys, sample_weight=ws, solver=ann.Solver(optimizer="adam", learning_rate=0.01),
+                settings=ann.Settings(epochs=2, batch_size=16, shuffle=True, verbose=0), comm=comm)
+weighted["unequal"] = {"weights_identical": identical_on_all_ranks(params_of(m)),
+                       "finite": bool(np.isfinite(history.loss).all())}
+# A penalty divided by each batch's rows is refused on every rank, naming the option.
+try:
+    model().fit(X[:48], y[:48], comm=comm, settings=ann.Settings(epochs=1, batch_size=16, verbose=0),
+                solver=ann.Solver(regularization=ann.Regularization("l2", lam=1e-3, per_sample=True)))
+    refused = ""
+except ValueError as exc:
+    refused = str(exc)
+weighted["per_sample_refused"] = all("per_sample=True" in r for r in comm.allgather(refused))
+results["weights"] = weighted
+
 if rank == 0:
     with open(out_path, "w") as f:
         json.dump(results, f, indent=1)
