@@ -282,6 +282,11 @@ def _numpy_namespace():
             return x.take(indices, axis=axis)
         return compat.take(x, indices, axis=axis)
 
+    def reshape(x, /, shape, *, copy=None):
+        if type(x) is ndarray:
+            return x.reshape(shape) if copy is None else x.reshape(shape, copy=copy)
+        return compat.reshape(x, shape, copy=copy)
+
     def astype(x, dtype, /, *, copy=True, device=None):
         if type(x) is ndarray and device is None:
             return x.astype(dtype, copy=copy)
@@ -292,7 +297,7 @@ def _numpy_namespace():
             return np.zeros(x.shape, dtype=x.dtype if dtype is None else dtype)
         return compat.zeros_like(x, dtype=dtype, device=device)
 
-    for fn in (sum, max, min, argmax, take, astype, zeros_like):
+    for fn in (sum, max, min, argmax, take, reshape, astype, zeros_like):
         fn.__doc__ = getattr(compat, fn.__name__).__doc__
         setattr(xp, fn.__name__, fn)
     return xp

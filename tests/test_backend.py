@@ -137,6 +137,16 @@ def test_numpy_namespace_shortcuts_equal_array_api_compat(case):
     for dtype in (xp.float32, xp.float64, xp.int64, xp.bool):
         same(xp.astype(x, dtype), compat.astype(x, dtype))
         same(xp.zeros_like(x, dtype=dtype), compat.zeros_like(x, dtype=dtype))
+    for shape in ((-1,), (1, -1), x.shape):
+        same(xp.reshape(x, shape), compat.reshape(x, shape))
+        got = xp.reshape(x, shape, copy=True)
+        same(got, compat.reshape(x, shape, copy=True))
+        assert not np.shares_memory(got, x) or x.size == 0
+    if x.ndim == 2 and x.size and x.flags.c_contiguous:
+        assert np.shares_memory(xp.reshape(x, (-1,), copy=False), x)
+    if x.ndim == 2 and x.size and not x.flags.c_contiguous:
+        with pytest.raises(ValueError):
+            xp.reshape(x, (-1,), copy=False)  # a copy would be needed
     copy = xp.astype(x, x.dtype)
     assert copy is not x and xp.astype(x, x.dtype, copy=False) is x
     same(xp.zeros_like(x), compat.zeros_like(x))
