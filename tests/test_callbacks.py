@@ -162,3 +162,21 @@ def test_an_early_stopping_callback_is_checked_before_training():
     assert model.history_ is None
     for p, q in zip(model.parameters(), before):
         np.testing.assert_array_equal(p, q)
+
+
+@pytest.mark.parametrize("verbose", [0, 1])
+def test_the_progress_logger_is_called_after_batches_only_when_it_can_show_something(monkeypatch, verbose):
+    calls = []
+    real = ann.callbacks.ProgressLogger.on_batch_end
+
+    def counted(self, batch):
+        calls.append(batch)
+        return real(self, batch)
+
+    monkeypatch.setattr(ann.callbacks.ProgressLogger, "on_batch_end", counted)
+    X, y = ann.datasets.load_iris()
+    model = ann.Model([ann.Layer(4, 8, "relu"), ann.Layer(8, 3, "softmax")], backend="numpy", seed=0)
+    logger = ann.callbacks.ProgressLogger(verbose=0)
+    assert not logger.listens_to_batches  # before training: nothing to show yet
+    model.fit(X, y, settings=ann.Settings(epochs=2, batch_size=50, verbose=verbose))
+    assert calls == ([] if verbose == 0 else [1, 2, 3, 1, 2, 3])
