@@ -39,12 +39,16 @@ class Activation:
         The loss training uses for an output layer with this activation when the Solver names none.
     classifier : bool
         Whether an output layer with this activation predicts classes (``decide`` gives labels).
+    kink : float or None
+        Where ``g'`` jumps (ReLU: 0), or None where it is continuous. A finite-difference gradient check
+        keeps away from it (:func:`anyarray_nn.gradcheck.rows_away_from_kinks`).
     """
 
     name = "activation"
     default_init = "xavier"
     default_loss = "mse"
     classifier = False
+    kink = None
 
     def forward(self, Z, *, xp):
         raise NotImplementedError
@@ -119,6 +123,7 @@ class ReLU(Activation):
 
     name = "relu"
     default_init = "he"
+    kink = 0.0
 
     def forward(self, Z, *, xp):
         # Against a row of zeros rather than the scalar 0.0: NumPy's maximum has no vectorized loop for a
@@ -151,6 +156,7 @@ class LeakyReLU(Activation):
 
     name = "leaky_relu"
     default_init = "he"
+    kink = 0.0
 
     def __init__(self, alpha=0.01):
         self.alpha = check_number(alpha, "alpha")
@@ -176,6 +182,11 @@ class ELU(Activation):
 
     def __init__(self, alpha=1.0):
         self.alpha = check_number(alpha, "alpha", low=0.0)
+
+    @property
+    def kink(self):
+        """0 unless ``alpha`` is 1: ``g'`` is 1 on the right of 0 and ``alpha`` on its left."""
+        return None if self.alpha == 1.0 else 0.0
 
     def forward(self, Z, *, xp):
         # expm1 of min(z, 0): the unused branch never overflows.

@@ -5,11 +5,16 @@ error is ``O(eps^2)``, so in float64 with ``eps = 1e-6`` it agrees with a correc
 about 1e-8 relative. The check compares the two over all parameters at once:
 
     relative error = ||g_numeric - g_backprop|| / max(||g_numeric|| + ||g_backprop||, tiny)
+
+Near a kink of the activation (ReLU at 0) the finite difference is wrong, not backpropagation:
+:func:`rows_away_from_kinks` picks rows that keep clear of them.
 """
 
 from __future__ import annotations
 
 import math
+
+import numpy as np
 
 from . import network
 from ._validation import check_targets, check_X
@@ -50,6 +55,37 @@ def _rel(a, b):
     num = math.sqrt(sum((x - y) ** 2 for x, y in zip(a, b)))
     den = math.sqrt(sum(x * x for x in a)) + math.sqrt(sum(y * y for y in b))
     return num / max(den, 1e-300)
+
+
+def rows_away_from_kinks(model, X, n=None, *, margin=1e-4):
+    """The first ``n`` rows of ``X`` whose pre-activations all lie farther than ``margin`` from a kink.
+
+    An activation whose derivative jumps (ReLU at 0: :attr:`~anyarray_nn.activations.Activation.kink`)
+    has none there: a finite difference that crosses the kink measures half a slope, so a gradient check
+    keeps to rows away from it. (With zero biases a row whose inputs to a layer are all 0 sits exactly on
+    it.)
+
+    Parameters
+    ----------
+    model : Model
+    X : array-like, shape (n_samples, n_features)
+    n : int, optional
+        At most this many rows (default: all that qualify).
+    margin : float, default 1e-4
+
+    Returns
+    -------
+    rows : NumPy integer array, shape (<= n,)
+        Row numbers of ``X``, increasing.
+    """
+    xp = model.xp
+    keep = None
+    for layer, (Z, _) in zip(model.layers, model.forward(X)):
+        if layer.activation.kink is not None:
+            far = xp.all(xp.abs(Z - layer.activation.kink) > margin, axis=1)
+            keep = far if keep is None else xp.logical_and(keep, far)
+    rows = np.arange(X.shape[0]) if keep is None else np.flatnonzero(model.backend.to_numpy(keep))
+    return rows[:n]
 
 
 def gradcheck(model, X, y, solver=None, eps=1e-6, tol=1e-6):

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 
 import anyarray_nn as ann
 from anyarray_nn import metrics, plotting
+from anyarray_nn.gradcheck import rows_away_from_kinks
 from anyarray_nn.diagnostics import TrainingDiagnostics
 from anyarray_nn.preprocessing import StandardScaler, train_test_split
 
@@ -74,21 +75,6 @@ def show(label, x, note=""):
 
 def largest_difference(a, b):
     return float(np.max(np.abs(host(a) - host(b))))
-
-
-def away_from_kinks(model, X, n, margin=1e-4):
-    """Indices of the first ``n`` rows of ``X`` whose ReLU pre-activations all lie farther than ``margin`` from 0.
-
-    ReLU has no derivative at 0: a finite difference that crosses the kink measures half a slope, so a
-    gradient check keeps to rows away from it. (With zero biases a row whose inputs to a layer are all
-    0 sits exactly on it.)
-    """
-    cache = model.forward(X)
-    keep = np.ones(X.shape[0], dtype=bool)
-    for layer, (Z, _) in zip(model.layers, cache):
-        if layer.activation.name == "relu":
-            keep &= np.all(np.abs(host(Z)) > margin, axis=1)
-    return np.flatnonzero(keep)[:n]
 
 
 # %% [markdown]
@@ -262,7 +248,7 @@ for l in range(1, L + 1):
 # %%
 print("\n## 9. Gradient check")
 check_model = copy.deepcopy(model).to(model.backend.name, device=model.device, dtype="float64")
-rows = away_from_kinks(check_model, X_train_s[:100], 20)
+rows = rows_away_from_kinks(check_model, X_train_s[:100], 20)
 print(f"  {len(rows)} rows, none with a ReLU pre-activation within 1e-4 of the kink at 0")
 result = ann.gradcheck(check_model, X_train_s[rows], y_train[rows])
 print(result)

@@ -38,6 +38,7 @@ from matplotlib.figure import Figure
 
 import anyarray_nn as ann
 from anyarray_nn import metrics, plotting
+from anyarray_nn.gradcheck import rows_away_from_kinks
 from anyarray_nn.preprocessing import StandardScaler, train_val_test_split
 
 
@@ -80,21 +81,6 @@ def show(label, x, note=""):
 
 def largest_difference(a, b):
     return float(np.max(np.abs(host(a) - host(b)))) if host(a).size else 0.0
-
-
-def away_from_kinks(model, X, n, margin=1e-4):
-    """Indices of the first ``n`` rows of ``X`` whose ReLU pre-activations all lie farther than ``margin`` from 0.
-
-    ReLU has no derivative at 0: a finite difference that crosses the kink measures half a slope, so a
-    gradient check keeps to rows away from it. (With zero biases a row whose inputs to a layer are all
-    0 sits exactly on it.)
-    """
-    cache = model.forward(X)
-    keep = np.ones(X.shape[0], dtype=bool)
-    for layer, (Z, _) in zip(model.layers, cache):
-        if layer.activation.name == "relu":
-            keep &= np.all(np.abs(host(Z)) > margin, axis=1)
-    return np.flatnonzero(keep)[:n]
 
 
 # %% [markdown]
@@ -250,7 +236,7 @@ for label, hand, library in (
 # %%
 print("\n## 6. Gradient check")
 check_model = copy.deepcopy(model).to(model.backend.name, device=model.device, dtype="float64")
-rows = away_from_kinks(check_model, X_train[:60], 10)
+rows = rows_away_from_kinks(check_model, X_train[:60], 10)
 result = ann.gradcheck(check_model, X_train[rows], y_train[rows])
 print(result)
 for name, error in result.per_parameter.items():

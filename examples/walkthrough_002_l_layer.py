@@ -28,6 +28,7 @@ from matplotlib.figure import Figure
 
 import anyarray_nn as ann
 from anyarray_nn import metrics, plotting
+from anyarray_nn.gradcheck import rows_away_from_kinks
 from anyarray_nn.diagnostics import TrainingDiagnostics
 from anyarray_nn.preprocessing import train_test_split
 
@@ -66,21 +67,6 @@ def host(x):
 
 def largest_difference(a, b):
     return float(np.max(np.abs(host(a) - host(b))))
-
-
-def away_from_kinks(model, X, n, margin=1e-4):
-    """Indices of the first ``n`` rows of ``X`` whose ReLU pre-activations all lie farther than ``margin`` from 0.
-
-    ReLU has no derivative at 0: a finite difference that crosses the kink measures half a slope, so a
-    gradient check keeps to rows away from it. (With zero biases a row whose inputs to a layer are all
-    0 sits exactly on it.)
-    """
-    cache = model.forward(X)
-    keep = np.ones(X.shape[0], dtype=bool)
-    for layer, (Z, _) in zip(model.layers, cache):
-        if layer.activation.name == "relu":
-            keep &= np.all(np.abs(host(Z)) > margin, axis=1)
-    return np.flatnonzero(keep)[:n]
 
 
 # %% [markdown]
@@ -272,7 +258,7 @@ print(f"  the two layouts, all layers, Z, dW and db: max difference {agreement:.
 # %%
 print("\n## 6. Gradient check")
 small = l_layer((10, 16, 8, 4, 1), dtype="float64")
-rows = away_from_kinks(small, X_rows[:100], 20)
+rows = rows_away_from_kinks(small, X_rows[:100], 20)
 result = ann.gradcheck(small, X_rows[rows], y[rows])
 print(result)
 print("  " + "  ".join(f"{name} {error:.1e}" for name, error in result.per_parameter.items()))

@@ -115,3 +115,30 @@ def test_fused_gradient_is_a_minus_y():
     Y = np.eye(4)[y]
     np.testing.assert_allclose(grads_b[0], (A - Y).sum(axis=0) / 6, rtol=1e-12)
     np.testing.assert_allclose(grads_W[0], X.T @ (A - Y) / 6, rtol=1e-12)
+
+
+def test_kinks_are_where_the_derivative_jumps():
+    A = ann.activations
+    assert A.get("relu").kink == 0.0 and A.get("leaky_relu").kink == 0.0
+    assert A.get("elu").kink is None and A.ELU(alpha=0.5).kink == 0.0  # alpha 1: g' is 1 on both sides
+    assert all(A.get(name).kink is None for name in ("linear", "sigmoid", "tanh", "softplus", "silu", "softmax"))
+
+
+def test_rows_away_from_kinks_keep_clear_of_them(bk64):
+    from anyarray_nn.gradcheck import rows_away_from_kinks
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((40, 3))
+    X[5] = 0.0  # with zero biases every ReLU pre-activation of this row sits on the kink
+    model = bk64.model([ann.Layer(3, 6, "relu"), ann.Layer(6, 4, "leaky_relu"), ann.Layer(4, 2, "softmax")])
+    for layer in model.layers:
+        layer.b = np.zeros(layer.n_out)
+    rows = rows_away_from_kinks(model, bk64.asarray(X), margin=0.05)
+    Zs = [ann.to_numpy(Z) for Z, _ in model.forward(bk64.asarray(X))[:2]]
+    far = np.all(np.abs(Zs[0]) > 0.05, axis=1) & np.all(np.abs(Zs[1]) > 0.05, axis=1)
+    np.testing.assert_array_equal(rows, np.flatnonzero(far))
+    assert 5 not in rows and 0 < len(rows) < 40
+    np.testing.assert_array_equal(rows_away_from_kinks(model, X, 3, margin=0.05), rows[:3])
+    smooth = bk64.model([ann.Layer(3, 4, "tanh"), ann.Layer(4, 2, "softmax")])
+    np.testing.assert_array_equal(rows_away_from_kinks(smooth, X, 7), np.arange(7))
+    assert ann.gradcheck(model, X[rows[:10]], rng.integers(0, 2, 10))
