@@ -180,12 +180,6 @@ class Pipeline:
         model = Model.from_state(header, arrays, backend=backend, device=device, dtype=dtype, source=source)
         return cls.from_record(record, model, source)
 
-    @staticmethod
-    def has_pipeline(path):
-        """Whether the model file ``path`` carries a pipeline (its header is read and checked)."""
-        header, _ = io.read_model_file(path)
-        return header.get("pipeline") is not None
-
     # ----------------------------------------------------------------------------------------------
     def transform(self, X):
         """Standardize raw feature columns ``(n_samples, n_features)`` as the training rows were."""

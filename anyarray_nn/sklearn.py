@@ -398,9 +398,6 @@ class _BaseMLP(BaseEstimator):
             "penalty": Regularization(penalty, lam=1.0, r=float(self.l1_ratio)),
         }
 
-    def _new_backend(self, dtype):
-        return Backend(self.backend, device=self.device, dtype=dtype)
-
     # ----------------------------------------------------------------------------------------------
     # input validation
     def _check_foreign(self, X, backend, argname="X"):
