@@ -61,20 +61,15 @@ started = time.perf_counter()
 figures = []
 
 
-def host(x):
-    """A backend array as NumPy, for printing only (the math never does this)."""
-    return np.asarray(ann.to_numpy(x))
-
-
 def show(label, x, note=""):
     """One line: name, shape and the first values of an array."""
-    a = host(x)
+    a = ann.to_numpy(x)
     first = ", ".join(f"{v + 0.0:.4g}" for v in a.ravel()[:3])
     print(f"  {label:<44s} {str(tuple(a.shape)):<9s} [{first}{', ...' if a.size > 3 else ''}]  {note}")
 
 
 def largest_difference(a, b):
-    return float(np.max(np.abs(host(a) - host(b))))
+    return float(np.max(np.abs(ann.to_numpy(a) - ann.to_numpy(b))))
 
 
 # %% [markdown]
@@ -148,7 +143,7 @@ figures.append(plotting.plot_network(model, os.path.join(args.out, "network.png"
 # %%
 print("\n## 4. Initialization")
 for l, layer in enumerate(model.layers, start=1):
-    W = host(layer.W)
+    W = ann.to_numpy(layer.W)
     print(f"  W{l}: {layer.init} init, std {W.std():.3f} (expected {np.sqrt(2.0 / layer.n_in):.3f}),  b{l} = 0")
 
 # %% [markdown]
@@ -162,7 +157,7 @@ z = model.backend.asarray(np.array([-2.0, -0.5, 0.0, 0.5, 2.0]))
 for name in ("sigmoid", "relu"):
     g = ann.activations.get(name)
     a = g.forward(z, xp=xp)
-    print(f"  {name:8s} z = {host(z)}  g(z) = {np.round(host(a), 4)}  g'(z) = {np.round(host(g.derivative(z, a, xp=xp)), 4)}")
+    print(f"  {name:8s} z = {ann.to_numpy(z)}  g(z) = {np.round(ann.to_numpy(a), 4)}  g'(z) = {np.round(ann.to_numpy(g.derivative(z, a, xp=xp)), 4)}")
 
 # %% [markdown]
 # ## 6. Forward propagation
@@ -293,7 +288,7 @@ def gradient_descent(model, X, y, iterations, alpha):
             new += [layer.W - alpha * dW, layer.b - alpha * db]
         model.set_parameters(new, check=False)
         costs.append(cost)
-    return [float(c) for c in host(xp.stack(costs))]  # one read at the end, not one per iteration
+    return [float(c) for c in ann.to_numpy(xp.stack(costs))]  # one read at the end, not one per iteration
 
 
 t0 = time.perf_counter()

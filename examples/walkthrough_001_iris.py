@@ -67,20 +67,15 @@ started = time.perf_counter()
 figures = []
 
 
-def host(x):
-    """A backend array as NumPy, for printing only (the math never does this)."""
-    return np.asarray(ann.to_numpy(x))
-
-
 def show(label, x, note=""):
     """One line: name, shape and the first values of an array."""
-    a = host(x)
+    a = ann.to_numpy(x)
     first = ", ".join(f"{v + 0.0:.4g}" for v in a.ravel()[:3])
     print(f"  {label:<40s} {str(tuple(a.shape)):<9s} [{first}{', ...' if a.size > 3 else ''}]  {note}")
 
 
 def largest_difference(a, b):
-    return float(np.max(np.abs(host(a) - host(b)))) if host(a).size else 0.0
+    return float(np.max(np.abs(ann.to_numpy(a) - ann.to_numpy(b)))) if ann.to_numpy(a).size else 0.0
 
 
 # %% [markdown]
@@ -254,7 +249,7 @@ before = [xp.asarray(p, copy=True) for p in model.parameters()]
 step = ann.narrate_step(model, X_batch, y_batch, solver, layout="columns", n_values=3)
 after = model.parameters()
 print(f"W1 moved by max {largest_difference(after[0], before[0]):.3g}; "
-      f"= 0.03 * max |dW1|: {0.03 * float(np.max(np.abs(host(grads_W[0])))):.3g}")
+      f"= 0.03 * max |dW1|: {0.03 * float(np.max(np.abs(ann.to_numpy(grads_W[0])))):.3g}")
 model.set_parameters(before)  # back to the initial weights for the training loop
 
 # %% [markdown]
@@ -367,7 +362,7 @@ def replay(seed, paired, epochs, lr=0.03, trace=False):
                 new += [layer.W - lr * a, layer.b - lr * b]
             model.set_parameters(new, check=False)
             if trace and epoch == epochs - 1:
-                P = host(model.predict_proba(Xva))
+                P = ann.to_numpy(model.predict_proba(Xva))
                 val_trace.append(float(-np.mean(np.log(P[np.arange(len(yva)), yva]))))
     return model, Xte, yte, val_trace
 
@@ -381,7 +376,7 @@ def library_way(seed, epochs, lr):
 
 
 def scores(model, X, y):
-    P = host(model.predict_proba(X))
+    P = ann.to_numpy(model.predict_proba(X))
     predicted = np.argmax(P, axis=1)
     C = np.zeros((3, 3), dtype=int)
     np.add.at(C, (y, predicted), 1)

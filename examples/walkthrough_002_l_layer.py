@@ -60,13 +60,8 @@ started = time.perf_counter()
 figures = []
 
 
-def host(x):
-    """A backend array as NumPy, for printing only (the math never does this)."""
-    return np.asarray(ann.to_numpy(x))
-
-
 def largest_difference(a, b):
-    return float(np.max(np.abs(host(a) - host(b))))
+    return float(np.max(np.abs(ann.to_numpy(a) - ann.to_numpy(b))))
 
 
 # %% [markdown]
@@ -159,7 +154,7 @@ A_L, caches = model_forward_step(X_device, params_columns)
 cache = model.forward(X_rows)
 print(f"  {'layer':>5s}  {'Z (columns)':>12s}  {'Z (rows)':>12s}  {'max |Z - Zc.T|':>14s}  {'std(A)':>9s}")
 for l, ((_, Z_c), (Z, A)) in enumerate(zip(caches, cache), start=1):
-    print(f"  {l:5d}  {str(tuple(Z_c.shape)):>12s}  {str(tuple(Z.shape)):>12s}  {largest_difference(Z, Z_c.T):14.2g}  {host(A).std():9.2e}")
+    print(f"  {l:5d}  {str(tuple(Z_c.shape)):>12s}  {str(tuple(Z.shape)):>12s}  {largest_difference(Z, Z_c.T):14.2g}  {ann.to_numpy(A).std():9.2e}")
 
 # %% [markdown]
 # With `W = 0.1 randn`, a ReLU layer of `n` inputs scales the spread of the signal by about
@@ -236,7 +231,7 @@ print(f"  dZ[L]: the article's dA .* sigmoid'(Z) / m against the library's fused
 print(f"  {'layer':>5s}  {'dW shape (columns)':>18s}  {'|dW|':>9s}  {'max |dW - model.backward.T|':>28s}")
 for l in range(1, len(dims)):
     dW = grads[f"dW_{l}"]
-    print(f"  {l:5d}  {str(tuple(dW.shape)):>18s}  {np.linalg.norm(host(dW)):9.2e}  "
+    print(f"  {l:5d}  {str(tuple(dW.shape)):>18s}  {np.linalg.norm(ann.to_numpy(dW)):9.2e}  "
           f"{largest_difference(dW, grads_W[l - 1].T):28.2g}")
 agreement = max(
     [largest_difference(Z, Z_c.T) for (_, Z_c), (Z, _) in zip(caches, cache)]
@@ -290,7 +285,7 @@ def train_nn(model, X, y, learning_rate, n_iter):
         costs.append(cost)
         accuracy.append(xp.mean(xp.astype((cache.output > 0.5) == (truth > 0.5), truth.dtype)))
         update_param(model, grads_W, grads_b, learning_rate)
-    both = host(xp.stack([xp.stack(costs), xp.stack(accuracy)]))  # one read, after the loop
+    both = ann.to_numpy(xp.stack([xp.stack(costs), xp.stack(accuracy)]))  # one read, after the loop
     return both[0].tolist(), both[1].tolist()
 
 
